@@ -1,0 +1,640 @@
+"""Acting on scores — move, copy, tag — so that every change can be undone.
+
+Every operation is appended to a JSON-lines journal and fsynced *before* it happens, and marked
+done after, so even a run killed half-way can be reverted: undo looks at what is on disk for each
+journaled operation rather than trusting the done marks. Nothing is ever overwritten: a name
+collision gets a ``-N`` suffix (journaled like any other destination), a move across file systems
+is copy + fsync + size and sha256 check + delete, and a sidecar's previous bytes are kept in the
+journal so undo can put them back exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import errno
+import fcntl
+import hashlib
+import io
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aescull import xmp
+from aescull.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
+
+JOURNAL_NAME = ".aescull-journal.jsonl"
+LOCK_NAME = ".aescull.lock"
+CULLED_FOLDER = "_culled"
+# Files that describe another file rather than being one: IMG.jpg.xmp belongs to the shot IMG.
+SIDECAR_EXTENSIONS = frozenset({".xmp", ".dop", ".pp3", ".on1"})
+_CHUNK = 1 << 20
+
+
+class ActionError(RuntimeError):
+    """An operation that was refused or failed; the library is left as it was for that file."""
+
+
+class LibraryLocked(ActionError):
+    """Another aescull run holds the library's lock."""
+
+
+# ---------------------------------------------------------------- score rows from `aescull score`
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """A row of ``aescull score`` (the same columns), read back for cull and tag."""
+
+    path: Path
+    score: float | None
+    width: int | None = None
+    height: int | None = None
+    taken: str | None = None
+    camera: str | None = None
+    error: str | None = None
+    pair: Path | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+
+
+def read_score_rows(text: str) -> list[ScoreRow]:
+    """Rows of ``aescull score --format csv`` or ``--format jsonl`` (told apart by the first character)."""
+    stripped = text.lstrip()
+    if not stripped:
+        return []
+    if stripped.startswith("{"):
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ActionError(f"score rows: line {number} is not JSON: {error}") from None
+    else:
+        records = list(csv.DictReader(io.StringIO(text)))
+        if records and "path" not in records[0]:
+            raise ActionError("score rows: expected the csv or jsonl of `aescull score` (no 'path' column found)")
+    return [_row_from(record, number) for number, record in enumerate(records, start=1)]
+
+
+def _row_from(record: dict, number: int) -> ScoreRow:
+    def field_of(name: str) -> str | None:
+        value = record.get(name)
+        return None if value is None or value == "" else str(value)
+
+    path = field_of("path")
+    if path is None:
+        raise ActionError(f"score rows: row {number} has no path")
+    def number_of(name: str, kind: type) -> int | float | None:
+        value = field_of(name)
+        return None if value is None else kind(value)
+
+    pair = field_of("pair")
+    try:
+        return ScoreRow(
+            path=Path(path),
+            score=number_of("score", float),
+            width=number_of("width", int),
+            height=number_of("height", int),
+            taken=field_of("taken"),
+            camera=field_of("camera"),
+            error=field_of("error"),
+            pair=None if pair is None else Path(pair),
+            size=number_of("size", int),
+            mtime_ns=number_of("mtime_ns", int),
+        )
+    except ValueError as error:
+        raise ActionError(f"score rows: row {number} ({path}) has a malformed number: {error}") from None
+
+
+def stale_reason(row: ScoreRow) -> str | None:
+    """Why a saved score can no longer be trusted for this file, or None when it still matches."""
+    if row.size is None or row.mtime_ns is None:
+        return "the score row has no size/mtime_ns, so a change since scoring cannot be ruled out; re-run aescull score"
+    try:
+        status = row.path.stat()
+    except FileNotFoundError:
+        return "file no longer exists (moved or deleted since scoring)"
+    except OSError as error:
+        return f"cannot read: {error.strerror}"
+    if status.st_size != row.size or status.st_mtime_ns != row.mtime_ns:
+        return "file changed since it was scored; re-run aescull score"
+    return None
+
+
+# ---------------------------------------------------------------- shots
+
+
+def shot_stem(name: str) -> str:
+    """The name shared by every file of a shot: IMG.CR2, IMG.jpg, IMG.xmp, IMG.jpg.xmp, IMG.mov → IMG."""
+    base, extension = os.path.splitext(name)
+    if extension.lower() in SIDECAR_EXTENSIONS:
+        name = base
+    return os.path.splitext(name)[0]
+
+
+def shot_files(photo: Path) -> list[Path]:
+    """The photo and every regular, visible file of the same stem beside it, sorted by name."""
+    stem = shot_stem(photo.name)
+    with os.scandir(photo.parent) as entries:
+        names = [
+            entry.name
+            for entry in entries
+            if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False) and shot_stem(entry.name) == stem
+        ]
+    return [photo.parent / name for name in sorted(names)]
+
+
+@dataclass
+class Shot:
+    """Files that are one picture (RAW+JPEG, sidecars, Live Photo video): culled or kept together.
+
+    A shot scores as its best scored file, so a good JPEG is never moved away for its weaker twin.
+    """
+
+    folder: Path
+    stem: str
+    rows: list[ScoreRow] = field(default_factory=list)
+
+    @property
+    def score(self) -> float | None:
+        scores = [row.score for row in self.rows if row.score is not None]
+        return max(scores) if scores else None
+
+    @property
+    def path(self) -> str:
+        return str(min(row.path for row in self.rows))
+
+
+def group_shots(rows: Iterable[ScoreRow]) -> list[Shot]:
+    shots: dict[tuple[Path, str], Shot] = {}
+    for row in rows:
+        key = (row.path.parent, shot_stem(row.path.name))
+        shots.setdefault(key, Shot(*key)).rows.append(row)
+    return list(shots.values())
+
+
+# ---------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One journaled change. ``content``/``previous`` are a sidecar's new and old bytes."""
+
+    kind: str  # "mkdir", "move", "copy" or "sidecar"
+    target: Path
+    source: Path | None = None
+    content: bytes | None = None
+    previous: bytes | None = None
+    previous_mtime_ns: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "sidecar":
+            return f"{'update' if self.previous is not None else 'create'} sidecar {self.target}"
+        if self.kind == "mkdir":
+            return f"create folder {self.target}"
+        return f"{self.kind} {self.source} -> {self.target}"
+
+
+def library_root(paths: Sequence[Path]) -> Path:
+    """The folder a run works in: the common folder of the folders given (a file counts as its folder)."""
+    folders = [str((path if path.is_dir() else path.parent).absolute()) for path in paths]
+    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    return path.absolute().is_relative_to(folder.absolute())
+
+
+def plan_transfer(shots: Iterable[Shot], root: Path, destination: Path, copy: bool = False) -> list[Operation]:
+    """Move (or copy) each shot whole to ``destination``, keeping its folder relative to ``root``.
+
+    Raises ActionError for a shot outside the root or a symlinked file: moving either could
+    not be reverted to the exact same thing.
+    """
+    operations: list[Operation] = []
+    planned_folders: set[Path] = set()
+    claimed: set[Path] = set()
+    for shot in shots:
+        folder = shot.folder.absolute()
+        if not is_inside(folder, root):
+            raise ActionError(f"{shot.path} is outside the library root {root}")
+        files = shot_files(folder / min(row.path.name for row in shot.rows))
+        for row in shot.rows:
+            if (folder / row.path.name).is_symlink():
+                raise ActionError(f"{row.path} is a symbolic link; aescull moves only regular files")
+        target_folder = destination.absolute() / folder.relative_to(root.absolute())
+        operations.extend(_folders_to_create(target_folder, planned_folders))
+        targets = _free_names(files, shot.stem, target_folder, claimed)
+        for source, target in zip(files, targets):
+            operations.append(Operation("copy" if copy else "move", target, source=source))
+    return operations
+
+
+def _folders_to_create(folder: Path, planned: set[Path]) -> list[Operation]:
+    missing: list[Path] = []
+    while not folder.exists() and folder not in planned:
+        missing.append(folder)
+        folder = folder.parent
+    planned.update(missing)
+    return [Operation("mkdir", path) for path in reversed(missing)]
+
+
+def _free_names(files: list[Path], stem: str, folder: Path, claimed: set[Path]) -> list[Path]:
+    """Destination names for a shot; on any collision the whole shot gets the same ``-N`` suffix."""
+    suffix = 0
+    while True:
+        tag = f"-{suffix}" if suffix else ""
+        targets = [folder / (stem + tag + source.name[len(stem) :]) for source in files]
+        if not any(target in claimed or os.path.lexists(target) for target in targets):
+            claimed.update(targets)
+            return targets
+        suffix += 1
+
+
+def plan_sidecar(photo: Path, updates: dict[tuple[str, str], str], style: str = "ext") -> Operation | None:
+    """The merge of ``updates`` into the photo's sidecar; None when it already says exactly that.
+
+    Raises :class:`aescull.xmp.SidecarError` for a sidecar that cannot be merged safely.
+    """
+    target = xmp.sidecar_path(photo, style)
+    previous = target.read_bytes() if target.exists() else None
+    content = xmp.merge(previous, updates)
+    if content == previous:
+        return None
+    mtime_ns = target.stat().st_mtime_ns if previous is not None else None
+    return Operation("sidecar", target, content=content, previous=previous, previous_mtime_ns=mtime_ns)
+
+
+def sidecar_fields(score: float, model_name: str | None = None, model_version: str | None = None) -> dict[tuple[str, str], str]:
+    """aescull's own record in the sidecar: the raw score and, when known, which model gave it."""
+    fields = {xmp.SCORE: f"{score:.4f}"}
+    if model_name is not None:
+        fields[xmp.MODEL] = model_name
+    if model_version is not None:
+        fields[xmp.MODEL_VERSION] = model_version
+    return fields
+
+
+@dataclass
+class Plan:
+    """What a cull or tag run will do, and what it refused to touch (reported, exit code 1)."""
+
+    operations: list[Operation] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    kept: list[Shot] = field(default_factory=list)
+    culled: list[Shot] = field(default_factory=list)
+
+
+def usable_rows(rows: Iterable[ScoreRow], check_staleness: bool, exclude: Path | None = None) -> tuple[list[ScoreRow], list[str]]:
+    """Rows safe to act on, and why the others are not: unreadable, changed since scoring.
+
+    Rows under ``exclude`` (the cull folder) are dropped silently: they were culled already.
+    """
+    usable, refused = [], []
+    for row in rows:
+        if exclude is not None and is_inside(row.path, exclude):
+            continue
+        reason = row.error or ("no score" if row.score is None else None) or (stale_reason(row) if check_staleness else None)
+        if reason:
+            refused.append(f"{row.path}: {reason}; left alone")
+        else:
+            usable.append(row)
+    return usable, refused
+
+
+def plan_cull(
+    rows: Sequence[ScoreRow],
+    rule: CullRule,
+    root: Path,
+    action: str,
+    destination: Path,
+    per_folder: bool = False,
+    check_staleness: bool = False,
+    sidecar_style: str = "ext",
+) -> Plan:
+    """Choose the weakest shots and plan the action: "move", "copy", "tag" or "list" (no operations)."""
+    usable, refused = usable_rows(rows, check_staleness, exclude=destination)
+    shots = group_shots(usable)
+    culled = select_culled(shots, score_of=lambda shot: shot.score, path_of=lambda shot: shot.path, rule=rule, per_folder=per_folder)
+    chosen = {id(shot) for shot in culled}
+    plan = Plan(refused=refused, culled=culled, kept=[shot for shot in shots if id(shot) not in chosen])
+    if action in ("move", "copy"):
+        plan.operations = plan_transfer(culled, root, destination, copy=action == "copy")
+    elif action == "tag":
+        rejected = {xmp.RATING: str(REJECTED_RATING), xmp.PICK_LABEL: str(PICK_LABEL_REJECTED)}
+        for shot in culled:
+            for row in shot.rows:
+                _add_sidecar(plan, row.path, {**rejected, **sidecar_fields(row.score)}, sidecar_style)
+    elif action != "list":
+        raise ValueError(f"unknown cull action {action!r}")
+    return plan
+
+
+def plan_tag(
+    rows: Sequence[ScoreRow],
+    reject_below: float | None = None,
+    pick_labels: bool = False,
+    sidecar_style: str = "ext",
+    model_name: str | None = None,
+    model_version: str | None = None,
+    check_staleness: bool = False,
+) -> Plan:
+    """One sidecar per photo; photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score."""
+    usable, refused = usable_rows(rows, check_staleness)
+    plan = Plan(refused=refused)
+    best: dict[Path, ScoreRow] = {}
+    for row in usable:
+        sidecar = xmp.sidecar_path(row.path, sidecar_style)
+        if sidecar not in best or (row.score or 0.0) > (best[sidecar].score or 0.0):
+            best[sidecar] = row
+    for row in best.values():
+        assert row.score is not None
+        fields = {xmp.RATING: str(rating_for(row.score, reject_below)), **sidecar_fields(row.score, model_name, model_version)}
+        if pick_labels:
+            fields[xmp.PICK_LABEL] = str(pick_label_for(row.score, reject_below))
+        _add_sidecar(plan, row.path, fields, sidecar_style)
+    return plan
+
+
+def _add_sidecar(plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str) -> None:
+    if any(operation.target == xmp.sidecar_path(photo, style) for operation in plan.operations):
+        return  # a RAW and its JPEG share IMG.xmp in the stem style
+    try:
+        operation = plan_sidecar(photo, fields, style)
+    except (xmp.SidecarError, OSError) as error:
+        plan.refused.append(f"{xmp.sidecar_path(photo, style)}: {_reason(error)}; left untouched")
+        return
+    if operation is not None:
+        plan.operations.append(operation)
+
+
+# ---------------------------------------------------------------- the lock and the journal
+
+
+@contextmanager
+def library_lock(root: Path) -> Iterator[None]:
+    """Refuse a second concurrent run on the same library instead of letting two runs race.
+
+    ``flock`` is released by the kernel if the process dies, so a crash never leaves a stale lock.
+    """
+    path = root / LOCK_NAME
+    while True:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise LibraryLocked(f"another aescull run is working on {root} (lock file {path}); try again when it ends") from None
+        try:
+            same_file = os.fstat(descriptor).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(descriptor)  # the holder removed the lock file after we opened it: lock the new one
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+class Journal:
+    """Append-only JSON lines; each line is fsynced before the change it announces is made."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def append(self, record: dict) -> None:
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def records(self) -> list[dict]:
+        """Every complete record; a last line cut short by a crash is ignored."""
+        if not self.path.exists():
+            return []
+        records = []
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return records
+
+    def runs_to_undo(self, all_runs: bool) -> list[str]:
+        """Runs not yet undone, newest first: just the newest, or all of them."""
+        records = self.records()
+        undone = {record["run"] for record in records if record.get("type") == "undone"}
+        runs = list(dict.fromkeys(record["run"] for record in records if record.get("type") == "op"))
+        pending = [run for run in reversed(runs) if run not in undone]
+        return pending if all_runs else pending[:1]
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+# ---------------------------------------------------------------- executing
+
+
+@dataclass
+class Outcome:
+    """What a run or an undo did; ``failures`` are messages for stderr (exit code 1)."""
+
+    run: str | None = None
+    done: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def execute(operations: Sequence[Operation], journal: Journal, command: str) -> Outcome:
+    """Carry out a plan, journaling each step first. A failed step is reported and skipped."""
+    outcome = Outcome(run=new_run_id())
+    if not operations:
+        return outcome
+    journal.append({"type": "run", "run": outcome.run, "command": command, "time": time.time()})
+    for seq, operation in enumerate(operations):
+        record = _journal_record(operation, outcome.run, seq)
+        try:
+            journal.append(record)
+            _perform(operation, record)
+            journal.append({"type": "done", "run": outcome.run, "seq": seq})
+            outcome.done += 1
+        except (OSError, ActionError) as error:
+            outcome.failures.append(f"{operation.describe()}: {_reason(error)}")
+    return outcome
+
+
+def _journal_record(operation: Operation, run: str, seq: int) -> dict:
+    record: dict = {"type": "op", "run": run, "seq": seq, "kind": operation.kind, "target": str(operation.target.absolute())}
+    if operation.source is not None:
+        record["source"] = str(operation.source.absolute())
+    if operation.kind == "copy":
+        assert operation.source is not None
+        record["size"], record["sha256"] = operation.source.stat().st_size, file_sha256(operation.source)
+    if operation.kind == "sidecar":
+        assert operation.content is not None
+        record["sha256"] = hashlib.sha256(operation.content).hexdigest()
+        record["previous"] = None if operation.previous is None else base64.b64encode(operation.previous).decode("ascii")
+        record["previous_mtime_ns"] = operation.previous_mtime_ns
+    return record
+
+
+def _perform(operation: Operation, record: dict) -> None:
+    if operation.kind == "mkdir":
+        operation.target.mkdir()
+        xmp.fsync_directory(operation.target.parent)
+    elif operation.kind == "move":
+        assert operation.source is not None
+        move_file(operation.source, operation.target)
+    elif operation.kind == "copy":
+        assert operation.source is not None
+        copy_verified(operation.source, operation.target, expected_sha256=record["sha256"])
+    elif operation.kind == "sidecar":
+        assert operation.content is not None
+        current = operation.target.read_bytes() if operation.target.exists() else None
+        if current != operation.previous:
+            raise ActionError("the sidecar changed while aescull was working; left as it is")
+        xmp.atomic_write(operation.target, operation.content)
+    else:
+        raise ActionError(f"unknown operation {operation.kind!r}")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def move_file(source: Path, target: Path) -> None:
+    """Rename without ever replacing ``target``; across file systems, copy, verify, then delete."""
+    try:
+        os.link(source, target, follow_symlinks=False)  # fails if target exists, unlike rename
+    except FileExistsError:
+        raise ActionError(f"{target} already exists; not overwritten") from None
+    except OSError as error:
+        if error.errno == errno.EXDEV:
+            copy_verified(source, target, expected_sha256=file_sha256(source))
+        elif error.errno in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):  # no hard links here
+            if os.path.lexists(target):
+                raise ActionError(f"{target} already exists; not overwritten") from None
+            os.rename(source, target)
+            xmp.fsync_directory(target.parent)
+            xmp.fsync_directory(source.parent)
+            return
+        else:
+            raise
+    xmp.fsync_directory(target.parent)
+    source.unlink()
+    xmp.fsync_directory(source.parent)
+
+
+def copy_verified(source: Path, target: Path, expected_sha256: str) -> None:
+    """Copy data and timestamps to a temp name, fsync, check size and sha256, then take the name."""
+    temporary = target.with_name(f".{target.name}.aescull-tmp-{os.getpid()}")
+    try:
+        with open(source, "rb") as reader, open(temporary, "xb") as writer:
+            shutil.copyfileobj(reader, writer, _CHUNK)
+            writer.flush()
+            os.fsync(writer.fileno())
+        shutil.copystat(source, temporary)
+        if temporary.stat().st_size != source.stat().st_size or file_sha256(temporary) != expected_sha256:
+            raise ActionError(f"copy of {source} does not match the original (size or sha256); original kept")
+        try:
+            os.link(temporary, target)
+        except FileExistsError:
+            raise ActionError(f"{target} already exists; not overwritten") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+    xmp.fsync_directory(target.parent)
+
+
+# ---------------------------------------------------------------- undo
+
+
+def undo(journal: Journal, all_runs: bool = False) -> list[Outcome]:
+    """Revert the newest run (or every run), newest operation first.
+
+    Each operation is judged by what is on disk now, so an interrupted run or an interrupted
+    undo can be undone again safely. A run is marked undone only when all of it was reverted.
+    """
+    records = journal.records()
+    outcomes = []
+    for run in journal.runs_to_undo(all_runs):
+        outcome = Outcome(run=run)
+        operations = [record for record in records if record.get("type") == "op" and record["run"] == run]
+        for record in sorted(operations, key=lambda record: record["seq"], reverse=True):
+            try:
+                if _revert(record):
+                    outcome.done += 1
+            except (OSError, ActionError) as error:
+                outcome.failures.append(f"undo {record['kind']} {record.get('source') or record['target']}: {_reason(error)}")
+        if not outcome.failures:
+            journal.append({"type": "undone", "run": run, "time": time.time()})
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _revert(record: dict) -> bool:
+    """Put one operation back; True if something changed, False if it was already as before."""
+    target = Path(record["target"])
+    kind = record["kind"]
+    if kind == "mkdir":
+        if not target.is_dir():
+            return False
+        if any(target.iterdir()):
+            raise ActionError(f"folder {target} is not empty; left in place")
+        target.rmdir()
+        return True
+    if kind == "move":
+        source = Path(record["source"])
+        if not os.path.lexists(target):
+            return False
+        if os.path.lexists(source):
+            if os.path.samefile(source, target):  # crashed between link and unlink
+                target.unlink()
+                return True
+            raise ActionError(f"{source} exists again; the culled copy stays at {target}")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        move_file(target, source)
+        return True
+    if kind == "copy":
+        if not target.exists():
+            return False
+        if file_sha256(target) != record["sha256"]:
+            raise ActionError(f"{target} was changed after it was copied; kept")
+        target.unlink()
+        xmp.fsync_directory(target.parent)
+        return True
+    if kind == "sidecar":
+        current = target.read_bytes() if target.exists() else None
+        previous = None if record["previous"] is None else base64.b64decode(record["previous"])
+        if current == previous:
+            return False
+        if current is None or hashlib.sha256(current).hexdigest() != record["sha256"]:
+            raise ActionError(f"sidecar {target} was edited after aescull wrote it; left as it is")
+        if previous is None:
+            target.unlink()
+            xmp.fsync_directory(target.parent)
+        else:
+            xmp.atomic_write(target, previous, mtime_ns=record["previous_mtime_ns"])
+        return True
+    raise ActionError(f"unknown operation {kind!r} in the journal")
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror} ({error.filename})" if error.filename else error.strerror
+    return str(error)
