@@ -1,0 +1,31 @@
+"""aescull: score, rank and cull photos with a bundled SPP network.
+
+The heavy parts (torch, the model) load only when ``score_paths`` or ``load_model`` is first
+used, so ``aescull --help`` and ``--version`` start instantly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "score_paths", "load_model", "ScoreRecord"]
+
+if TYPE_CHECKING:
+    from aescull.scoring import ScoreRecord, score_paths
+    from aescull.weights import load_model
+
+_LAZY = {
+    "score_paths": "aescull.scoring",
+    "ScoreRecord": "aescull.scoring",
+    "load_model": "aescull.weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aescull' has no attribute {name!r}")

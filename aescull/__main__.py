@@ -1,0 +1,3 @@
+from aescull.cli import app
+
+app(prog_name="aescull")

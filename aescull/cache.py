@@ -1,0 +1,140 @@
+"""Remember scores between runs, so re-running over an unchanged library is near-instant.
+
+A row is reused only when the file's absolute path, size and mtime_ns, the model's sha256 and
+the working size all match; anything else is a miss and gets re-scored (and overwritten). The
+cache is a convenience, never a source of failure: a corrupt file is moved aside to
+``<name>.corrupt`` and a fresh cache is started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+log = logging.getLogger("aescull")
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scores (
+    path TEXT NOT NULL,
+    model TEXT NOT NULL,
+    max_side INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    score REAL NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    taken TEXT,
+    camera TEXT,
+    PRIMARY KEY (path, model, max_side)
+)
+"""
+
+
+def default_cache_path() -> Path:
+    return platformdirs.user_cache_path("aescull") / "scores.sqlite3"
+
+
+@dataclass(frozen=True)
+class FileKey:
+    """What identifies one version of one file."""
+
+    path: str  # absolute
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class CachedScore:
+    score: float
+    width: int
+    height: int
+    taken: str | None
+    camera: str | None
+
+
+class ScoreCache:
+    """SQLite store of scores for one model and one working size."""
+
+    def __init__(self, path: Path, model_sha256: str, max_side: int) -> None:
+        self.path = Path(path)
+        self.model = model_sha256
+        self.max_side = max_side
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._connect()
+        except sqlite3.OperationalError as error:  # locked, read-only, no such folder: not corrupt
+            log.warning("cache %s cannot be used (%s); scoring without it", self.path, error)
+        except sqlite3.DatabaseError as error:
+            log.warning("cache %s is unreadable (%s); moving it to %s.corrupt and starting afresh", self.path, error, self.path.name)
+            self._move_aside()
+            self._db = self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise sqlite3.OperationalError(f"cannot create {self.path.parent}: {error.strerror}") from error
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                db.execute("DROP TABLE IF EXISTS scores")
+            db.execute(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute("SELECT count(*) FROM scores WHERE rowid < 2").fetchone()
+            db.commit()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self) -> None:
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        if self.path.exists():
+            os.replace(self.path, f"{self.path}.corrupt")
+
+    def get(self, key: FileKey) -> CachedScore | None:
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT score, width, height, taken, camera FROM scores "
+                "WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
+                (key.path, self.model, self.max_side, key.size, key.mtime_ns),
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            log.warning("cache lookup failed (%s); scoring without it", error)
+            return None
+        return CachedScore(*row) if row else None
+
+    def put_many(self, items: Iterable[tuple[FileKey, CachedScore]]) -> None:
+        rows = [
+            (k.path, self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
+            for k, v in items
+        ]
+        if not rows or self._db is None:
+            return
+        try:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.DatabaseError as error:
+            log.warning("cache write failed (%s); scores are still printed", error)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+    def __enter__(self) -> "ScoreCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

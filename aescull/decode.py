@@ -1,0 +1,300 @@
+"""Turn a photo file into what the model sees: upright RGB pixels at the working size.
+
+Why each step:
+- EXIF orientation (read with exifread) is applied first, so a portrait shot stored sideways
+  is judged upright and the 8 orientations of one photo give the same score.
+- JPEG draft mode lets libjpeg downscale in the DCT domain (1/2, 1/4, 1/8), so a 24-MP JPEG is
+  never fully decoded when the model only needs ~0.25 MP; then a Lanczos resize keeps the
+  aspect ratio (longest side <= ``max_side``; never upscaled; ``max_side=0`` keeps every pixel).
+- Every colour mode becomes RGB: 16-bit is scaled (not clipped), transparency is composited
+  over mid-grey (128, 128, 128), which neither brightens nor darkens the photo's exposure.
+- Reported width/height are the full-size photo as displayed (after orientation), not the
+  working size.
+"""
+
+from __future__ import annotations
+
+import io
+import stat
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import exifread
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from aescull.discover import is_raw
+
+# Pixels in the largest photo we decode: 200 MP is above any current camera (the 100-MP
+# medium-format ones included); a file declaring more is treated as a decompression bomb.
+MAX_IMAGE_PIXELS = 200_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+# Pillow only warns between 1x and 2x the limit; make the whole range an error we can report.
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+BACKGROUND = (128, 128, 128)
+HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
+# How many candidate JPEG starts to try when looking for a RAW file's embedded preview.
+MAX_PREVIEW_CANDIDATES = 64
+
+
+class DecodeError(Exception):
+    """A file that cannot become pixels; the message is the short text of the ``error`` column."""
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """What a row reports about the photo itself."""
+
+    width: int
+    height: int
+    taken: str | None
+    camera: str | None
+
+
+@dataclass(frozen=True)
+class DecodedPhoto:
+    info: PhotoInfo
+    pixels: torch.Tensor  # 3×H×W float32 in [0, 1], upright, at the working size
+
+
+@dataclass(frozen=True)
+class ExifSummary:
+    orientation: int = 1
+    taken: str | None = None
+    camera: str | None = None
+
+
+def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """Scale so the longest side is at most ``max_side``, keeping the aspect ratio; never upscale."""
+    longest = max(width, height)
+    if max_side <= 0 or longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _clean(text: object) -> str:
+    return str(text).replace("\x00", "").strip()
+
+
+def _iso_time(value: str | None, offset: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        stamp = datetime.strptime(_clean(value)[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    iso = stamp.isoformat()
+    offset = _clean(offset) if offset else ""
+    if len(offset) == 6 and offset[0] in "+-" and offset[3] == ":":
+        iso += offset
+    return iso
+
+
+def _camera(make: object, model: object) -> str | None:
+    make_text, model_text = _clean(make or ""), _clean(model or "")
+    if model_text.lower().startswith(make_text.lower()):
+        return model_text or None
+    return f"{make_text} {model_text}".strip() or None
+
+
+def _summary(values: dict[str, object]) -> ExifSummary:
+    try:
+        orientation = int(values.get("orientation") or 1)
+    except (TypeError, ValueError):
+        orientation = 1
+    return ExifSummary(
+        orientation=orientation if 1 <= orientation <= 8 else 1,
+        taken=_iso_time(values.get("taken") or values.get("digitized"), values.get("offset")),  # type: ignore[arg-type]
+        camera=_camera(values.get("make"), values.get("model")),
+    )
+
+
+def read_exif(path: Path) -> ExifSummary:
+    """Orientation, capture time and camera via exifread; broken EXIF just means no metadata."""
+    try:
+        with open(path, "rb") as handle:
+            tags = exifread.process_file(handle, details=False, extract_thumbnail=False)
+    except Exception:  # exifread raises many kinds of errors on hostile files; none is fatal.
+        return ExifSummary()
+
+    def first(name: str) -> object:
+        tag = tags.get(name)
+        if tag is None:
+            return None
+        values = getattr(tag, "values", None)
+        if isinstance(values, list) and values and name == "Image Orientation":
+            return values[0]
+        return tag.printable if hasattr(tag, "printable") else str(tag)
+
+    return _summary(
+        {
+            "orientation": first("Image Orientation"),
+            "taken": first("EXIF DateTimeOriginal"),
+            "digitized": first("EXIF DateTimeDigitized"),
+            "offset": first("EXIF OffsetTimeOriginal"),
+            "make": first("Image Make"),
+            "model": first("Image Model"),
+        }
+    )
+
+
+def _pillow_exif(image: Image.Image) -> ExifSummary:
+    """EXIF as Pillow sees it; used for HEIF, whose EXIF box exifread often cannot parse."""
+    exif = image.getexif()
+    sub = exif.get_ifd(0x8769)
+    return _summary(
+        {
+            "taken": sub.get(0x9003),
+            "digitized": sub.get(0x9004),
+            "offset": sub.get(0x9011),
+            "make": exif.get(0x010F),
+            "model": exif.get(0x0110),
+        }
+    )
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB, scaling high bit depths and flattening transparency."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        array = np.asarray(image, dtype=np.float32)
+        peak = 65535.0 if mode != "F" and (mode.startswith("I;16") or array.max(initial=0) > 255) else 255.0
+        if mode == "F" and array.max(initial=0) <= 1.0:
+            peak = 1.0
+        gray = np.clip(array * (255.0 / peak), 0, 255).round().astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in image.info)
+    if mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _open_raw_preview(path: Path) -> Image.Image:
+    """The camera's embedded JPEG preview: demosaicing a RAW is slow and not what a culler needs."""
+    try:
+        import rawpy
+
+        with rawpy.imread(str(path)) as raw:
+            thumb = raw.extract_thumb()
+        if thumb.format == rawpy.ThumbFormat.JPEG:
+            return Image.open(io.BytesIO(thumb.data))
+        return Image.fromarray(thumb.data)
+    except Exception:  # rawpy missing, or LibRaw cannot read this file: look for the JPEG ourselves.
+        return _scan_for_preview(path)
+
+
+def _scan_for_preview(path: Path) -> Image.Image:
+    """Largest JPEG embedded in the file (TIFF-based RAWs and CR3 store their previews whole)."""
+    data = path.read_bytes()
+    best: tuple[int, int] | None = None
+    start = data.find(b"\xff\xd8\xff")
+    tried = 0
+    while start != -1 and tried < MAX_PREVIEW_CANDIDATES:
+        tried += 1
+        try:
+            with Image.open(io.BytesIO(data[start:])) as candidate:
+                area = candidate.width * candidate.height
+            if candidate.format == "JPEG" and (best is None or area > best[0]):
+                best = (area, start)
+        except Exception:  # most 0xFFD8FF matches are not JPEG starts
+            pass
+        start = data.find(b"\xff\xd8\xff", start + 3)
+    if best is None:
+        raise DecodeError("no embedded preview JPEG found in this RAW file")
+    return Image.open(io.BytesIO(data[best[1] :]))
+
+
+def _open_heif(path: Path) -> Image.Image:
+    try:
+        import pillow_heif
+    except ImportError as error:
+        raise DecodeError("HEIC/HEIF needs pillow-heif: pip install 'aescull[heif]'") from error
+    pillow_heif.register_heif_opener()
+    return Image.open(path)
+
+
+def _open(path: Path) -> tuple[Image.Image, ExifSummary]:
+    suffix = path.suffix.lower()
+    if suffix in HEIF_EXTENSIONS:
+        image = _open_heif(path)
+        # pillow-heif has already applied the HEIF rotation and reset EXIF orientation to 1.
+        return image, _pillow_exif(image)
+    image = _open_raw_preview(path) if is_raw(path) else Image.open(path)
+    return image, read_exif(path)
+
+
+def _describe(error: BaseException) -> str:
+    """One short line for the ``error`` column."""
+    if isinstance(error, DecodeError):
+        return str(error)
+    if isinstance(error, FileNotFoundError):
+        return "file not found (moved or deleted?)"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, IsADirectoryError):
+        return "is a folder, not a file"
+    if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return f"image too large: more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels (decompression bomb guard)"
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image, or an unsupported format"
+    message = " ".join(str(error).split())
+    if "truncated" in message.lower():
+        return "truncated file: image data ends early"
+    return f"cannot decode: {message or type(error).__name__}"[:200]
+
+
+def decode(path: Path, max_side: int) -> DecodedPhoto:
+    """Decode one file for the model; raises :class:`DecodeError` with a one-line reason."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device named .jpg would block or never end
+            raise DecodeError("not a regular file")
+        if info.st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        image, exif = _open(path)
+        with image:
+            stored_width, stored_height = image.size
+            if stored_width * stored_height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
+            swapped = exif.orientation in (5, 6, 7, 8)
+            width, height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
+            target = working_size(width, height, max_side)
+            if image.format == "JPEG":
+                image.draft("RGB", (target[1], target[0]) if swapped else target)
+            upright = _orient(_to_rgb(image), exif.orientation)
+            if upright.size != target:
+                upright = upright.resize(target, Image.Resampling.LANCZOS)
+            pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
+        return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0))
+    except DecodeError:
+        raise
+    except Exception as error:  # every failure to read a file becomes its row's error text
+        raise DecodeError(_describe(error)) from error
+
+
+# EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose).
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orient(image: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSES.get(orientation)
+    return image if method is None else image.transpose(method)

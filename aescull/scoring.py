@@ -1,0 +1,258 @@
+"""Score many photos fast: cache first, decode in threads while the model runs, batch by shape.
+
+Records come out in discovery order whatever order the work finishes in, so the output of two
+runs over the same files is identical. Memory stays bounded: at most a window of decoded photos
+is held at a time, however large the library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from aescull.cache import CachedScore, FileKey, ScoreCache
+from aescull.decode import DecodedPhoto, DecodeError, decode
+from aescull.discover import Candidate, discover, is_raw
+from aescull.weights import LoadedModel, load_model
+
+log = logging.getLogger("aescull")
+
+DEFAULT_BATCH_SIZE = 8
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One output row. ``score`` is None exactly when ``error`` says why.
+
+    ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
+    from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
+    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score.
+    """
+
+    path: Path
+    score: float | None
+    width: int | None = None
+    height: int | None = None
+    taken: str | None = None
+    camera: str | None = None
+    error: str | None = None
+    pair: Path | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _Job:
+    index: int
+    candidate: Candidate
+    key: FileKey | None
+    future: Future[DecodedPhoto] | None = None
+
+
+def _file_key(path: Path) -> FileKey:
+    stat = path.stat()
+    return FileKey(str(path.absolute()), stat.st_size, stat.st_mtime_ns)
+
+
+class _Pipeline:
+    def __init__(self, loaded: LoadedModel, max_side: int, batch_size: int, workers: int, cache: ScoreCache | None) -> None:
+        self.loaded = loaded
+        self.max_side = max_side
+        self.batch_size = max(1, batch_size)
+        self.cache = cache
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aescull-decode")
+        self.window = self.batch_size * 2 + max(1, workers)
+        self.done: dict[int, ScoreRecord] = {}
+        self.in_flight: deque[_Job] = deque()
+        self.buckets: dict[tuple[int, ...], list[tuple[_Job, DecodedPhoto]]] = {}
+        self.held = 0
+        # RAW files waiting for the score of their JPEG, and paired JPEG rows a later RAW will copy.
+        self.raw_waiting: dict[Path, list[_Job]] = {}
+        self.paired_jpeg_rows: dict[Path, ScoreRecord] = {}
+
+    def run(self, candidates: Iterable[Candidate]) -> Iterator[ScoreRecord]:
+        next_out = 0
+        try:
+            for index, candidate in enumerate(candidates):
+                self._accept(_Job(index, candidate, None))
+                while len(self.in_flight) >= self.window:
+                    self._collect_oldest()
+                if len(self.done) >= 4 * self.window:  # many cache hits queue behind one slow file
+                    self._drain()
+                while next_out in self.done:
+                    yield self.done.pop(next_out)
+                    next_out += 1
+            self._drain()
+            for jobs in self.raw_waiting.values():  # their JPEG vanished before it was read
+                for job in jobs:
+                    self._finish(job, self._error_record(job, "paired JPEG could not be read"))
+            while next_out in self.done:
+                yield self.done.pop(next_out)
+                next_out += 1
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _drain(self) -> None:
+        while self.in_flight:
+            self._collect_oldest()
+        for shape in list(self.buckets):
+            self._run_batch(shape)
+
+    def _accept(self, job: _Job) -> None:
+        candidate = job.candidate
+        if candidate.error:
+            self._finish(job, self._error_record(job, candidate.error))
+            return
+        try:
+            job.key = _file_key(candidate.path)
+        except OSError as error:
+            message = "file not found (moved or deleted?)" if isinstance(error, FileNotFoundError) else f"cannot read: {error.strerror}"
+            self._finish(job, self._error_record(job, message))
+            return
+        if candidate.pair is not None and is_raw(candidate.path):
+            jpeg_row = self.paired_jpeg_rows.pop(candidate.pair, None)
+            if jpeg_row is None:
+                self.raw_waiting.setdefault(candidate.pair, []).append(job)
+            else:
+                self._finish(job, self._copy_of(job, jpeg_row))
+            return
+        hit = self.cache.get(job.key) if self.cache else None
+        if hit is not None:
+            self._finish(job, self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True))
+            return
+        job.future = self.pool.submit(decode, candidate.path, self.max_side)
+        self.in_flight.append(job)
+
+    def _collect_oldest(self) -> None:
+        job = self.in_flight.popleft()
+        assert job.future is not None
+        try:
+            photo = job.future.result()
+        except DecodeError as error:
+            log.debug("decoding %s failed", job.candidate.path, exc_info=error.__cause__ or error)
+            self._finish(job, self._error_record(job, str(error)))
+            return
+        shape = tuple(photo.pixels.shape)
+        self.buckets.setdefault(shape, []).append((job, photo))
+        self.held += 1
+        if len(self.buckets[shape]) >= self.batch_size:
+            self._run_batch(shape)
+        elif self.held >= self.window:
+            self._run_batch(max(self.buckets, key=lambda key: len(self.buckets[key])))
+
+    def _run_batch(self, shape: tuple[int, ...]) -> None:
+        items = self.buckets.pop(shape)
+        self.held -= len(items)
+        try:
+            scores = self._infer(torch.stack([photo.pixels for _, photo in items]))
+        except Exception as error:  # one batch failing must not take the run down; retry one by one
+            log.debug("batch of shape %s failed", shape, exc_info=error)
+            scores = []
+            for _, photo in items:
+                try:
+                    scores.append(self._infer(photo.pixels.unsqueeze(0))[0])
+                except Exception as single_error:
+                    log.debug("model failed", exc_info=single_error)
+                    scores.append(None)
+        fresh: list[tuple[FileKey, CachedScore]] = []
+        for (job, photo), score in zip(items, scores):
+            info = photo.info
+            if score is None:
+                self._finish(job, self._error_record(job, "the model could not score this image"))
+                continue
+            self._finish(job, self._record(job, score, info.width, info.height, info.taken, info.camera))
+            assert job.key is not None
+            fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
+        if self.cache:
+            self.cache.put_many(fresh)
+
+    def _infer(self, batch: torch.Tensor) -> list[float]:
+        with torch.inference_mode():
+            return [float(value) for value in self.loaded.model(batch).reshape(-1)]
+
+    def _finish(self, job: _Job, record: ScoreRecord) -> None:
+        self.done[job.index] = record
+        candidate = job.candidate
+        if candidate.pair is None or is_raw(candidate.path):
+            return
+        waiting = self.raw_waiting.pop(candidate.path, None)
+        if waiting is None:
+            self.paired_jpeg_rows[candidate.path] = record
+        else:
+            for raw_job in waiting:
+                self._finish(raw_job, self._copy_of(raw_job, record))
+
+    def _copy_of(self, job: _Job, jpeg_row: ScoreRecord) -> ScoreRecord:
+        """The RAW half of a shot: the camera JPEG's score and metadata, the RAW's own identity."""
+        assert job.key is not None
+        error = f"paired JPEG: {jpeg_row.error}" if jpeg_row.error else None
+        return replace(
+            jpeg_row, path=job.candidate.path, pair=job.candidate.pair, error=error, size=job.key.size, mtime_ns=job.key.mtime_ns
+        )
+
+    def _record(self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None, cached: bool = False) -> ScoreRecord:
+        assert job.key is not None
+        return ScoreRecord(
+            path=job.candidate.path,
+            score=score,
+            width=width,
+            height=height,
+            taken=taken,
+            camera=camera,
+            pair=job.candidate.pair,
+            size=job.key.size,
+            mtime_ns=job.key.mtime_ns,
+            cached=cached,
+        )
+
+    def _error_record(self, job: _Job, message: str) -> ScoreRecord:
+        key = job.key
+        return ScoreRecord(
+            path=job.candidate.path,
+            score=None,
+            error=message,
+            pair=job.candidate.pair,
+            size=key.size if key else None,
+            mtime_ns=key.mtime_ns if key else None,
+        )
+
+
+def score_paths(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    model: LoadedModel | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    max_side: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int = DEFAULT_WORKERS,
+    recursive: bool = True,
+    cache_file: str | os.PathLike[str] | None = None,
+) -> Iterator[ScoreRecord]:
+    """Score every photo under ``paths``; one record per file, in a stable order.
+
+    ``model`` (from :func:`aescull.load_model`) avoids reloading weights across calls; otherwise
+    ``weights`` names a checkpoint (default: the bundled one). ``max_side`` defaults to the
+    model's working size; 0 scores native pixels. ``cache_file`` enables the SQLite cache (the
+    CLI passes the user cache folder by default; the API caches only when asked).
+    """
+    loaded = model if model is not None else load_model(weights)
+    side = loaded.config.max_side if max_side is None else max_side
+    cache = ScoreCache(Path(cache_file), loaded.sha256, side) if cache_file is not None else None
+    try:
+        yield from _Pipeline(loaded, side, batch_size, workers, cache).run(discover(paths, recursive))
+    finally:
+        if cache:
+            cache.close()
