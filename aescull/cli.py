@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
 import typer
 
-from aescull import __version__
+from aescull import __version__, actions
 
 if TYPE_CHECKING:
     from aescull.scoring import ScoreRecord
+    from aescull.weights import LoadedModel
 
 app = typer.Typer(
     name="aescull",
@@ -119,18 +120,14 @@ def _run(
     no_cache: bool,
     weights: Path | None,
     quiet: bool,
+    loaded: LoadedModel | None = None,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
     from aescull.cache import default_cache_path
     from aescull.scoring import score_paths
-    from aescull.weights import WeightsError, load_model
 
-    try:
-        loaded = load_model(weights)
-    except WeightsError as error:
-        _warn(f"error: {error}")
-        raise typer.Exit(2) from error
+    loaded = loaded or _load(weights)
     cache_file = None if no_cache else (cache or default_cache_path())
     records = score_paths(
         [str(path) for path in (paths or [Path(".")])],
@@ -149,6 +146,16 @@ def _reported(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
         if record.error:
             _warn(f"warning: {record.path}: {record.error}")
         yield record
+
+
+def _load(weights: Path | None) -> LoadedModel:
+    from aescull.weights import WeightsError, load_model
+
+    try:
+        return load_model(weights)
+    except WeightsError as error:
+        _warn(f"error: {error}")
+        raise typer.Exit(2) from error
 
 
 def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None) -> None:
@@ -274,3 +281,256 @@ def order_by_score(records: list[ScoreRecord], top: int | None = None, bottom: i
     if bottom is not None:
         return scored[:bottom]
     return scored + failed
+
+
+# ---------------------------------------------------------------- cull, tag, undo
+
+
+class SidecarStyle(str, Enum):
+    ext = "ext"
+    stem = "stem"
+
+
+SidecarStyleOpt = Annotated[
+    SidecarStyle, typer.Option("--sidecar-style", help="IMG.jpg.xmp (ext: darktable, digiKam) or IMG.xmp (stem: Lightroom, Capture One).")
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan on stdout and change nothing.")]
+JournalOpt = Annotated[
+    Optional[Path], typer.Option("--journal", help="Journal file (default: <library root>/.aescull-journal.jsonl).", dir_okay=False)
+]
+ActPathsArg = Annotated[Optional[list[Path]], typer.Argument(help="Photos or folders to score and act on.", show_default=False)]
+
+
+def _score_rows(paths: list[Path], **scoring: object) -> tuple[list[actions.ScoreRow], int]:
+    """Score ``paths`` now; rows with errors were already warned about, so they are counted, not kept."""
+    rows, failed = [], 0
+    for record in _run(paths, **scoring):  # type: ignore[arg-type]
+        if record.error:
+            failed += 1
+            continue
+        rows.append(actions.ScoreRow(**{name: getattr(record, name) for name in actions.ScoreRow.__dataclass_fields__}))
+    return rows, failed
+
+
+def _rows_from(source: str) -> list[actions.ScoreRow]:
+    if source == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as error:
+            raise typer.BadParameter(f"cannot read score rows from {source}: {error.strerror}", param_hint="--from") from None
+    try:
+        rows = actions.read_score_rows(text)
+    except actions.ActionError as error:
+        raise typer.BadParameter(str(error), param_hint="--from") from None
+    if not rows:
+        raise typer.BadParameter(f"no score rows in {'stdin' if source == '-' else source}", param_hint="--from")
+    return rows
+
+
+def _report(plan: actions.Plan, outcome: actions.Outcome | None) -> None:
+    for message in plan.refused + (outcome.failures if outcome else []):
+        _warn(f"warning: {message}")
+
+
+def _print_plan(plan: actions.Plan) -> None:
+    for operation in plan.operations:
+        typer.echo(operation.describe())
+
+
+@app.command()
+def cull(
+    paths: ActPathsArg = None,
+    below: Annotated[Optional[float], typer.Option("--below", help="Cull shots scoring below T (0..1).")] = None,
+    bottom: Annotated[Optional[str], typer.Option("--bottom", help="Cull the N lowest shots, or the lowest P% (e.g. 10%).")] = None,
+    per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
+    move_to: Annotated[Optional[Path], typer.Option("--move-to", help="Move culled shots here (default: <library root>/_culled).", file_okay=False)] = None,
+    copy: Annotated[bool, typer.Option("--copy", help="Copy culled shots instead of moving them.")] = False,
+    tag: Annotated[bool, typer.Option("--tag", help="Mark culled photos rejected in their sidecars instead of moving.")] = False,
+    list_only: Annotated[bool, typer.Option("--list", help="Only print the culled rows (csv/jsonl/table on stdout).")] = False,
+    dry_run: DryRunOpt = False,
+    from_file: Annotated[
+        Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")
+    ] = None,
+    sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
+    journal: JournalOpt = None,
+    fmt: FormatOpt = Format.csv,
+    quiet: QuietOpt = False,
+    recursive: RecursiveOpt = True,
+    max_side: MaxSideOpt = None,
+    batch_size: BatchOpt = 8,
+    workers: WorkersOpt = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    weights: WeightsOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Move (or copy, tag, list) the weakest shots; a RAW+JPEG pair, its sidecars and companions go together.
+
+    Rows come from scoring PATH..., or from --from FILE, or from stdin when no PATH is given and stdin is not a terminal (`aescull score ~/Photos | aescull cull --below 0.4`). Saved rows whose file changed since scoring are refused. Every change is journaled: `aescull undo` reverts it.
+    """
+    from aescull.decide import CullRule, parse_bottom
+
+    if (below is None) == (bottom is None):
+        raise typer.BadParameter("give exactly one of --below T or --bottom N|P%")
+    try:
+        rule = CullRule(below=below) if below is not None else parse_bottom(str(bottom))
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
+        raise typer.BadParameter("choose one action: --move-to/--copy (move or copy), --tag or --list")
+    if paths and from_file is not None:
+        raise typer.BadParameter("give PATH... or --from, not both")
+    if not paths and from_file is None:
+        if sys.stdin.isatty():
+            raise typer.BadParameter("give PATH... to score, --from FILE, or pipe in the rows of `aescull score`")
+        from_file = "-"
+    action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
+    started = time.monotonic()
+    saved_rows = None if from_file is None else _rows_from(from_file)
+    with _guard(debug):
+        if saved_rows is not None:
+            rows, failed = saved_rows, 0
+            root = actions.library_root([row.path for row in rows])
+        else:
+            assert paths is not None
+            rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+                                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
+            root = actions.library_root(paths)
+        destination = (move_to or root / actions.CULLED_FOLDER).absolute()
+
+        def make_plan() -> actions.Plan:
+            return actions.plan_cull(rows, rule, root, action, destination, per_folder=per_folder,
+                                     check_staleness=from_file is not None, sidecar_style=sidecar_style.value)
+
+        outcome = None
+        if action == "list" or dry_run:
+            plan = make_plan()
+            if action == "list":
+                _write([row for shot in plan.culled for row in shot.rows], fmt, None)  # type: ignore[misc]
+            else:
+                _print_plan(plan)
+        else:
+            journal_file = journal or root / actions.JOURNAL_NAME
+            with _library_lock(root):
+                plan = make_plan()
+                outcome = actions.execute(plan.operations, actions.Journal(journal_file), "cull")
+        _report(plan, outcome)
+        if not quiet:
+            if action == "list":
+                where = f"{sum(len(shot.rows) for shot in plan.culled)} photos listed"
+            else:
+                n_files = sum(operation.kind != "mkdir" for operation in plan.operations)
+                where = {
+                    "move": f"{n_files} files {'to move' if dry_run else 'moved'} to {destination}",
+                    "copy": f"{n_files} files {'to copy' if dry_run else 'copied'} to {destination}",
+                    "tag": f"{n_files} sidecars {'to mark' if dry_run else 'marked'} rejected",
+                }[action]
+            summary = f"kept {len(plan.kept)} shots, culled {len(plan.culled)} ({where})"
+            if dry_run and action != "list":
+                summary += "; dry run: nothing changed"
+            elif outcome is not None and outcome.done:
+                summary += f" in {time.monotonic() - started:.1f} s; undo with: aescull undo {_undo_hint(root, journal)}"
+            _warn(summary)
+        if failed or plan.refused or (outcome and outcome.failures):
+            raise typer.Exit(1)
+
+
+@app.command()
+def tag(
+    paths: ActPathsArg = None,
+    reject_below: Annotated[Optional[float], typer.Option("--reject-below", help="Rate photos scoring below T as rejected (-1).")] = None,
+    pick_labels: Annotated[bool, typer.Option("--pick-labels", help="Also write digiKam:PickLabel (1 rejected, 3 accepted).")] = False,
+    sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
+    dry_run: DryRunOpt = False,
+    journal: JournalOpt = None,
+    quiet: QuietOpt = False,
+    recursive: RecursiveOpt = True,
+    max_side: MaxSideOpt = None,
+    batch_size: BatchOpt = 8,
+    workers: WorkersOpt = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    weights: WeightsOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write each photo's rating into its XMP sidecar (merged, never clobbered; undo with `aescull undo`).
+
+    Stars are equal-width bins of the score: 0-0.2 is 1 star ... 0.8-1 is 5 stars; -1 (rejected) below --reject-below. The raw score and the model go into the aescull: namespace.
+    """
+    if not paths:
+        raise typer.BadParameter("give the photos or folders to tag (e.g. `aescull tag .`)")
+    started = time.monotonic()
+    with _guard(debug):
+        loaded = _load(weights)
+        rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+                                   cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, loaded=loaded)
+        root = actions.library_root(paths)
+
+        def make_plan() -> actions.Plan:
+            return actions.plan_tag(rows, reject_below=reject_below, pick_labels=pick_labels, sidecar_style=sidecar_style.value,
+                                    model_name=loaded.name, model_version=loaded.version)
+
+        outcome = None
+        if dry_run:
+            plan = make_plan()
+            _print_plan(plan)
+        else:
+            with _library_lock(root):
+                plan = make_plan()
+                outcome = actions.execute(plan.operations, actions.Journal(journal or root / actions.JOURNAL_NAME), "tag")
+        _report(plan, outcome)
+        if not quiet:
+            summary = f"{len(plan.operations)} sidecars {'to write' if dry_run else 'written'}"
+            summary += f", {len(plan.refused)} refused" if plan.refused else ""
+            if dry_run:
+                summary += "; dry run: nothing changed"
+            elif outcome is not None and outcome.done:
+                summary += f" in {time.monotonic() - started:.1f} s; undo with: aescull undo {_undo_hint(root, journal)}"
+            _warn(summary)
+        if failed or plan.refused or (outcome and outcome.failures):
+            raise typer.Exit(1)
+
+
+@app.command()
+def undo(
+    path: Annotated[Optional[Path], typer.Argument(help="The library root the run worked in (default: the current folder).", show_default=False)] = None,
+    journal: JournalOpt = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Revert every run in the journal, newest first.")] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Revert the last cull or tag run: files back to their exact paths, sidecars to their exact bytes."""
+    root = (path or Path(".")).absolute()
+    journal_file = journal or root / actions.JOURNAL_NAME
+    with _guard(debug):
+        if not journal_file.exists():
+            _warn(f"nothing to undo: no journal at {journal_file}")
+            return
+        with _library_lock(root):
+            outcomes = actions.undo(actions.Journal(journal_file), all_runs)
+        for outcome in outcomes:
+            for message in outcome.failures:
+                _warn(f"warning: {message}")
+            if not quiet:
+                state = "partly undone (run undo again once the above is resolved)" if outcome.failures else "undone"
+                _warn(f"run {outcome.run} {state}: {outcome.done} changes reverted")
+        if not outcomes and not quiet:
+            _warn(f"nothing to undo in {journal_file}")
+        if any(outcome.failures for outcome in outcomes):
+            raise typer.Exit(1)
+
+
+@contextmanager
+def _library_lock(root: Path) -> Iterator[None]:
+    try:
+        with actions.library_lock(root):
+            yield
+    except actions.LibraryLocked as error:
+        _warn(f"error: {error}")
+        raise typer.Exit(2) from None
+
+
+def _undo_hint(root: Path, journal: Path | None) -> str:
+    return f"{root}" + (f" --journal {journal}" if journal else "")
