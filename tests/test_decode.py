@@ -109,7 +109,7 @@ def test_colour_modes_become_rgb(tmp_path: Path, mode: str, maker: object) -> No
     photo = decode(path, max_side=512)
     reference = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
     assert tuple(photo.pixels.shape) == (3, 48, 64)
-    tolerance = 0.1 if mode == "CMYK" else 1e-6
+    tolerance = 0.05 if mode == "CMYK" else 1e-6  # CMYK: JPEG compression only
     assert np.abs(photo.pixels.permute(1, 2, 0).numpy() - reference).mean() < tolerance
 
 
