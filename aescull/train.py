@@ -4,7 +4,7 @@
         --folds 5 --run cv            # cross-validation: prints SRCC/PLCC/accuracy per fold
     python -m aescull.train --run final --out weights/aescull-spp.pt   # all 878 photos
 
-Why it fits in two hours on two cores: the stem and the first ``FROZEN_BLOCKS`` MBConv blocks
+Why it fits in two hours on two cores: the stem and the first ``frozen_blocks`` MBConv blocks
 stay at their ImageNet weights, so their activations are computed once (photo, mirrored
 photo, degraded copies) and cached; only the stride-32 stages, the SPP head and the MLP
 are fine-tuned. Needs the ``[train]`` extra (the ImageNet trunk and scipy).
@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from aescull import degrade
+from aescull.evaluate import agreement
 from aescull.model import ModelConfig, SPPNet, normalize
 from aescull.weights import save_checkpoint
 
-FROZEN_BLOCKS = 12
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev"
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
@@ -47,6 +47,7 @@ class TrainConfig:
     ranking_weight: float = 0.3
     ranking_margin: float = 0.05
     degraded_per_photo: int = 2
+    frozen_blocks: int = 12
     seed: int = 0
 
 
@@ -73,9 +74,9 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def frozen_activations(model: SPPNet, images: list[Image.Image]) -> list[torch.Tensor]:
+def frozen_activations(model: SPPNet, images: list[Image.Image], frozen_blocks: int) -> list[torch.Tensor]:
     """The cached input of the trainable part, stored as fp16 to halve memory."""
-    return [model.trunk.forward_until(normalize(to_tensor(im)[None]), FROZEN_BLOCKS)[0].half() for im in images]
+    return [model.trunk.forward_until(normalize(to_tensor(im)[None]), frozen_blocks)[0].half() for im in images]
 
 
 @dataclass
@@ -112,7 +113,7 @@ def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: 
             variants.append(ImageOps.mirror(image))
         kinds = rng.choice(degrade.KINDS, size=config.degraded_per_photo if index >= 0 else len(degrade.KINDS), replace=False)
         variants += [degrade.random_degradation(str(kind), rng)(image) for kind in kinds]
-        activations = frozen_activations(model, variants)
+        activations = frozen_activations(model, variants, config.frozen_blocks)
         if index >= 0:
             cache.plain.append(activations[0])
             cache.mirrored.append(activations[1])
@@ -127,7 +128,7 @@ def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: 
     return cache
 
 
-def scores_of(model: SPPNet, activations: list[torch.Tensor]) -> torch.Tensor:
+def scores_of(model: SPPNet, activations: list[torch.Tensor], frozen_blocks: int) -> torch.Tensor:
     """Raw scores for activations of possibly different shapes, batched by shape, in input order."""
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for position, act in enumerate(activations):
@@ -135,18 +136,18 @@ def scores_of(model: SPPNet, activations: list[torch.Tensor]) -> torch.Tensor:
     pieces = []
     for positions in by_shape.values():
         batch = torch.stack([activations[p].float() for p in positions])
-        pieces.append((positions, model.raw_score(model.features_from(batch, FROZEN_BLOCKS))))
+        pieces.append((positions, model.raw_score(model.features_from(batch, frozen_blocks))))
     out = torch.cat([scores for _, scores in pieces])
     order = torch.tensor([p for positions, _ in pieces for p in positions])
     return out[torch.argsort(order)]
 
 
-def freeze_for_training(model: SPPNet) -> list[dict]:
+def freeze_for_training(model: SPPNet, frozen_blocks: int) -> list[dict]:
     """Frozen trunk start and frozen BatchNorm statistics; returns optimizer parameter groups."""
     trunk_params, head_params = [], []
     for name, parameter in model.named_parameters():
         in_frozen = name.startswith("trunk._conv_stem") or name.startswith("trunk._bn0") or (
-            name.startswith("trunk._blocks.") and int(name.split(".")[2]) < FROZEN_BLOCKS
+            name.startswith("trunk._blocks.") and int(name.split(".")[2]) < frozen_blocks
         )
         parameter.requires_grad = not in_frozen
         if not in_frozen:
@@ -168,7 +169,7 @@ def train_model(
     rng = random.Random(config.seed)
     model = SPPNet(model_config)
     model.trunk.load_state_dict(imagenet_trunk_state())
-    groups = freeze_for_training(model)
+    groups = freeze_for_training(model, config.frozen_blocks)
     for group in groups:
         group["lr"] = config.trunk_lr if group["lr_scale"] == "trunk" else config.head_lr
         group["base_lr"] = group["lr"]
@@ -191,7 +192,7 @@ def train_model(
             acts = [cache.mirrored[i] if rng.random() < 0.5 else cache.plain[i] for i in batch]
             pairs = rng.sample(pair_pool, config.pairs_per_step) if config.ranking_weight > 0 else []
             acts += [cache.pair_original[p] for p in pairs] + [cache.pair_degraded[p] for p in pairs]
-            scores = scores_of(model, acts)
+            scores = scores_of(model, acts, config.frozen_blocks)
             loss = F.l1_loss(scores[: len(batch)], targets[batch])
             if pairs:
                 originals = scores[len(batch) : len(batch) + len(pairs)]
@@ -210,34 +211,49 @@ def train_model(
     return model
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    rank_a, rank_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(rank_a, rank_b)[0, 1])
-
-
-def regression_metrics(predicted: np.ndarray, mos: np.ndarray, threshold_mos: float) -> dict[str, float]:
-    """SRCC, PLCC and binary accuracy; 'good' means MOS at or above the training median."""
-    good = mos >= threshold_mos
-    called_good = predicted * 100.0 >= threshold_mos
-    return {
-        "srcc": spearman(predicted, mos),
-        "plcc": float(np.corrcoef(predicted, mos)[0, 1]),
-        "accuracy": float(np.mean(good == called_good)),
-    }
-
-
 @torch.inference_mode()
-def evaluate_fold(model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float) -> tuple[dict, np.ndarray]:
+def evaluate_fold(
+    model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float, frozen_blocks: int
+) -> tuple[dict, np.ndarray]:
     predicted = np.concatenate(
-        [scores_of(model, [cache.plain[i] for i in val_idx[s : s + 32]]).numpy() for s in range(0, len(val_idx), 32)]
+        [scores_of(model, [cache.plain[i] for i in val_idx[s : s + 32]], frozen_blocks).numpy() for s in range(0, len(val_idx), 32)]
     )
-    metrics = regression_metrics(predicted, cache.mos[val_idx], threshold_mos)
+    metrics = agreement(predicted, cache.mos[val_idx], threshold_mos)
     val_set = set(int(i) for i in val_idx)
     pairs = [p for p, source in enumerate(cache.pair_source) if source in val_set]
-    originals = scores_of(model, [cache.pair_original[p] for p in pairs])
-    degraded = scores_of(model, [cache.pair_degraded[p] for p in pairs])
+    originals = scores_of(model, [cache.pair_original[p] for p in pairs], frozen_blocks)
+    degraded = scores_of(model, [cache.pair_degraded[p] for p in pairs], frozen_blocks)
     metrics["pair_accuracy"] = float((originals > degraded).float().mean())
     return metrics, predicted
+
+
+def cv_summary(results: Path) -> dict[str, dict[str, float]]:
+    """Mean and spread of each variant's cross-validated metrics (the model card's figures)."""
+    if not results.is_file():
+        return {}
+    by_variant: dict[str, list[dict]] = {}
+    with open(results) as handle:
+        for line in handle:
+            record = json.loads(line)
+            by_variant.setdefault(record["variant"], []).append(record)
+    summary = {}
+    for variant, records in by_variant.items():
+        latest = {r["fold"]: r for r in records}  # a re-run fold replaces the earlier one
+        entry: dict[str, float] = {"folds": len(latest)}
+        for metric in ("srcc", "plcc", "accuracy", "pair_accuracy", "seconds"):
+            values = [r[metric] for r in latest.values()]
+            entry[metric] = round(float(np.mean(values)), 4)
+            entry[f"{metric}_std"] = round(float(np.std(values)), 4)
+        summary[variant] = entry
+    return summary
+
+
+def stamp_checkpoint(path: Path, results: Path) -> None:
+    """Record the finished cross-validation in the shipped checkpoint's meta."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint["meta"]["cv"] = cv_summary(results)
+    torch.save(checkpoint, path)
+    print(f"stamped {path}: {checkpoint['meta']['cv']}")
 
 
 def fold_indices(count: int, folds: int, seed: int) -> list[np.ndarray]:
@@ -249,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="unlabelled photos for ranking pairs")
-    parser.add_argument("--cache", type=Path, default=Path("runs/cache.pt"), help="frozen activations, reused if present")
+    parser.add_argument("--cache", type=Path, help="frozen activations, reused if present (default runs/cache-fN.pt)")
     parser.add_argument("--plan", default="cv:spp", help="comma list of steps: cv:spp, cv:gap, fold0:spp, final")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -257,27 +273,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("weights/aescull-spp.pt"))
     parser.add_argument("--results", type=Path, default=Path("runs/results.jsonl"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frozen-blocks", type=int, default=TrainConfig.frozen_blocks, help="MBConv blocks kept at ImageNet weights")
+    parser.add_argument("--tag", default="", help="suffix for result variants and fold checkpoints")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = TrainConfig(epochs=args.epochs, ranking_weight=args.ranking_weight)
+    config = TrainConfig(epochs=args.epochs, ranking_weight=args.ranking_weight, frozen_blocks=args.frozen_blocks)
+    cache_path = args.cache or Path(f"runs/cache-f{config.frozen_blocks}.pt")
     spp = ModelConfig()
     variants = {"spp": spp, "gap": replace(spp, pyramid_bins=(1,), pooling="avg"), "sppavg": replace(spp, pooling="avg")}
 
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    if args.cache.is_file():
-        cache = Cache(**torch.load(args.cache, weights_only=False))
-        log(f"loaded cache {args.cache}")
+    if cache_path.is_file():
+        cache = Cache(**torch.load(cache_path, weights_only=False))
+        log(f"loaded cache {cache_path}")
     else:
         cache = build_cache(args.data, args.photos, config, spp.max_side, log)
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(cache.__dict__, args.cache)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(cache.__dict__, cache_path)
     folds = fold_indices(len(cache.names), args.folds, config.seed)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for step in args.plan.split(","):
         what, _, variant = step.partition(":")
+        if what == "summary":
+            print(json.dumps(cv_summary(args.results), indent=1))
+            continue
+        if what == "stamp":
+            stamp_checkpoint(args.out, args.results)
+            continue
         if what == "final":
             started = time.time()
             model = train_model(cache, np.arange(len(cache.names)), spp, config, log)
@@ -286,9 +311,10 @@ def main(argv: list[str] | None = None) -> None:
                 "version": date.today().isoformat(),
                 "data": "LIVE In the Wild Image Quality Challenge (clive-dev, 878 photos); Debian wallpapers for ranking pairs",
                 "train": config.__dict__,
-                "frozen_blocks": FROZEN_BLOCKS,
                 "train_seconds": round(time.time() - started),
                 "date": date.today().isoformat(),
+                "good_threshold": float(np.median(cache.mos)) / 100.0,
+                "cv": cv_summary(args.results),
             }
             digest = save_checkpoint(model, args.out, meta)
             log(f"saved {args.out} sha256 {digest}")
@@ -300,13 +326,14 @@ def main(argv: list[str] | None = None) -> None:
             threshold = float(np.median(cache.mos[train_idx]))
             started = time.time()
             model = train_model(cache, train_idx, variants[variant], config, log)
-            metrics, predicted = evaluate_fold(model, cache, val_idx, threshold)
-            record = {"variant": variant, "fold": f, "epochs": config.epochs, "ranking_weight": config.ranking_weight,
+            metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks)
+            save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", {"fold": f, "folds": args.folds, "seed": config.seed})
+            record = {"variant": variant + args.tag, "frozen_blocks": config.frozen_blocks, "fold": f, "epochs": config.epochs, "ranking_weight": config.ranking_weight,
                       "seconds": round(time.time() - started), **metrics,
                       "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
             with open(args.results, "a") as handle:
                 handle.write(json.dumps(record) + "\n")
-            log(f"{variant} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            log(f"{variant}{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
 if __name__ == "__main__":

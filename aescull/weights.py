@@ -7,6 +7,7 @@ checkout, in the top-level ``weights/`` folder.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def load_model(path: Path | str | None = None, expected_sha256: str | None = Non
         model = SPPNet(config)
         state = {key: value.float() if value.is_floating_point() else value for key, value in checkpoint["state_dict"].items()}
         model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError, ValueError, EOFError) as error:
+    except (KeyError, TypeError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as error:
         raise WeightsError(f"{path} is not a valid aescull checkpoint: {error}") from error
     model.eval()
     return LoadedModel(model=model, config=config, sha256=digest, meta=dict(checkpoint.get("meta", {})), path=path)

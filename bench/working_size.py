@@ -1,0 +1,68 @@
+"""Choose the working size: cross-validated SRCC and model milliseconds per photo, per size.
+
+    python bench/working_size.py [--data ../shared/data/clive-dev] [--runs runs] [--sizes 256,320,384,448,512]
+
+Uses the fold models that ``python -m aescull.train --plan cv:spp`` saves (runs/spp-foldK.pt):
+each scores only its own validation fold, decoded by the same code as ``aescull score`` at
+each working size; the folds' predictions are pooled into one SRCC per size. Times are the
+model's forward pass alone, batch 1, on this machine's threads (median per photo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aescull.decode import decode
+from aescull.evaluate import agreement
+from aescull.train import DEFAULT_DATA, TrainConfig, fold_indices
+from aescull.weights import load_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--variant", default="spp")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--sizes", default="256,320,384,448,512")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with open(args.data / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    mos = np.array([float(row["mos"]) for row in rows])
+    folds = fold_indices(len(rows), args.folds, TrainConfig.seed)
+    models = {f: load_model(args.runs / f"{args.variant}-fold{f}.pt").model for f in range(args.folds)
+              if (args.runs / f"{args.variant}-fold{f}.pt").is_file()}
+    print(f"{len(models)} fold models; threshold = training median per fold")
+    print(f"{'max_side':>8} {'SRCC':>7} {'PLCC':>7} {'acc':>6} {'ms/photo':>9}")
+    for side in (int(s) for s in args.sizes.split(",")):
+        predicted, labels, times, correct, total = [], [], [], 0, 0
+        for fold, model in models.items():
+            val = folds[fold]
+            threshold = float(np.median(np.delete(mos, val)))
+            fold_pred = []
+            for index in val:
+                pixels = decode(args.data / "images" / rows[index]["filename"], side).pixels[None]
+                with torch.inference_mode():
+                    started = time.perf_counter()
+                    fold_pred.append(float(model(pixels)))
+                    times.append(time.perf_counter() - started)
+            fold_metrics = agreement(np.array(fold_pred), mos[val], threshold)
+            correct += fold_metrics["accuracy"] * len(val)
+            total += len(val)
+            predicted += fold_pred
+            labels += list(mos[val])
+        pooled = agreement(np.array(predicted), np.array(labels), float(np.median(mos)))
+        print(f"{side:>8} {pooled['srcc']:7.4f} {pooled['plcc']:7.4f} {correct / total:6.3f} {1000 * statistics.median(times):9.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The SPP network, its checkpoint format, and what the shipped weights must get right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aescull import degrade
+from aescull.decode import decode
+from aescull.model import ModelConfig, SPPNet, spatial_pyramid_pool
+from aescull.weights import WeightsError, load_model, save_checkpoint
+
+from conftest import BUNDLED_WEIGHTS, make_plumbing_model
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_PHOTOS = REPO.parent / "shared" / "data" / "photos"
+needs_weights = pytest.mark.skipif(not BUNDLED_WEIGHTS.is_file(), reason="weights/aescull-spp.pt not built")
+
+
+@pytest.mark.parametrize("height,width", [(96, 288), (288, 96), (64, 64), (8, 8), (37, 201)])
+def test_pyramid_vector_has_one_length_whatever_the_shape(height: int, width: int) -> None:
+    model = make_plumbing_model()
+    with torch.inference_mode():
+        vector = model.features(torch.rand(2, 3, height, width))
+        scores = model(torch.rand(2, 3, height, width))
+    assert vector.shape == (2, SPPNet.pooled_length(model.config))
+    assert scores.shape == (2,)
+    assert bool(((scores >= 0) & (scores <= 1)).all())
+
+
+def test_pyramid_keeps_where_things_are() -> None:
+    """A bright patch top-left and one bottom-right give the same global mean but different pyramids."""
+    left, right = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8)
+    left[..., :4, :4] = 1.0
+    right[..., 4:, 4:] = 1.0
+    global_only = [spatial_pyramid_pool(x, (1,), "avg") for x in (left, right)]
+    pyramid = [spatial_pyramid_pool(x, (1, 2, 4), "avgmax") for x in (left, right)]
+    assert torch.equal(global_only[0], global_only[1])
+    assert not torch.equal(pyramid[0], pyramid[1])
+    assert pyramid[0].shape == (1, 2 * (1 + 4 + 16))
+
+
+def test_checkpoint_round_trip_is_self_describing(tmp_path: Path) -> None:
+    config = ModelConfig(pooling="avg", hidden=64, max_side=320)
+    model = SPPNet(config).eval()
+    path = tmp_path / "w.pt"
+    digest = save_checkpoint(model, path, meta={"name": "roundtrip", "version": "1"})
+    loaded = load_model(path, expected_sha256=digest)
+    assert loaded.config == config
+    assert loaded.name == "roundtrip" and loaded.sha256 == digest
+    image = torch.rand(1, 3, 50, 70)
+    with torch.inference_mode():
+        assert abs(float(model.half().float()(image)) - float(loaded.model(image))) < 1e-3
+
+
+def test_sha256_mismatch_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    save_checkpoint(SPPNet(), path, meta={})
+    with pytest.raises(WeightsError, match="sha256"):
+        load_model(path, expected_sha256="0" * 64)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    torch.save({"something": torch.zeros(3)}, path)
+    with pytest.raises(WeightsError, match="not a valid aescull checkpoint"):
+        load_model(path)
+
+
+def test_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
+    """weights_only loading: a pickle that would run code never loads."""
+    path = tmp_path / "evil.pt"
+    torch.save({"config": {}, "state_dict": {}, "meta": Path("/")}, path)
+    with pytest.raises(WeightsError):
+        load_model(path)
+
+
+# The shipped weights: properties a photographer relies on.
+
+
+def textured_scene(width: int = 480, height: int = 320, seed: int = 0) -> Image.Image:
+    """A photo-like scene with detail at every scale: multi-octave noise, hard-edged shapes."""
+    rng = np.random.default_rng(seed)
+    canvas = np.zeros((height, width, 3), dtype=np.float32)
+    for octave in (4, 8, 16, 32, 64, 128):
+        small = rng.uniform(0, 1, size=(octave * height // width + 1, octave, 3)).astype(np.float32)
+        layer = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC))
+        canvas += layer.astype(np.float32) / (octave**0.5)
+    canvas = 255 * (canvas - canvas.min()) / (canvas.max() - canvas.min())
+    image = Image.fromarray(canvas.astype(np.uint8))
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(image)
+    for _ in range(25):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        size = int(rng.integers(8, 60))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.rectangle((x, y, x + size, y + size // 2), outline=colour, width=2)
+        draw.line((x, y, x + size * 2, y + size), fill=colour, width=1)
+    return image
+
+
+def to_batch(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float()[None] / 255.0
+
+
+def shipped_score(model: SPPNet, image: Image.Image) -> float:
+    with torch.inference_mode():
+        return float(model(to_batch(image)))
+
+
+def shared_photos(count: int) -> list[Image.Image]:
+    if not SHARED_PHOTOS.is_dir():
+        pytest.skip("../shared/data/photos is not here")
+    paths = sorted(SHARED_PHOTOS.glob("*.jpg"))[:count]
+    return [Image.fromarray((decode(p, 512).pixels.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)) for p in paths]
+
+
+@needs_weights
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_blurred_copy_scores_lower(seed: int) -> None:
+    model = load_model().model
+    scene = textured_scene(seed=seed)
+    assert shipped_score(model, degrade.gaussian_blur(scene, 3.0)) < shipped_score(model, scene)
+
+
+@needs_weights
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_stops_underexposed_scores_lower(seed: int) -> None:
+    model = load_model().model
+    scene = textured_scene(seed=seed)
+    assert shipped_score(model, degrade.exposure(scene, -2.0)) < shipped_score(model, scene)
+
+
+@needs_weights
+def test_real_photos_blurred_or_darkened_score_lower() -> None:
+    model = load_model().model
+    photos = shared_photos(8)
+    for photo in photos:
+        original = shipped_score(model, photo)
+        assert shipped_score(model, degrade.gaussian_blur(photo, 3.0)) < original
+        assert shipped_score(model, degrade.exposure(photo, -2.0)) < original
+
+
+@needs_weights
+def test_shipped_weights_are_pinned_and_small() -> None:
+    loaded = load_model()
+    assert loaded.path.stat().st_size < 20_000_000
+    assert {"name", "version", "data", "cv", "good_threshold"} <= set(loaded.meta)
+    assert 0.0 < loaded.meta["good_threshold"] < 1.0
+
+
+@needs_weights
+def test_same_photo_same_score_and_batches_equal_singles() -> None:
+    model = load_model().model
+    scenes = [textured_scene(seed=s) for s in range(3)]
+    singles = [shipped_score(model, s) for s in scenes]
+    with torch.inference_mode():
+        batch = model(torch.cat([to_batch(s) for s in scenes])).tolist()
+    assert singles == [shipped_score(model, s) for s in scenes]
+    assert np.allclose(singles, batch, atol=1e-5)
