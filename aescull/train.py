@@ -248,10 +248,12 @@ def cv_summary(results: Path) -> dict[str, dict[str, float]]:
     return summary
 
 
-def stamp_checkpoint(path: Path, results: Path) -> None:
-    """Record the finished cross-validation in the shipped checkpoint's meta."""
+def stamp_checkpoint(path: Path, results: Path, data: Path) -> None:
+    """Record the finished cross-validation and the 'good' threshold in the checkpoint's meta."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint["meta"]["cv"] = cv_summary(results)
+    with open(data / "labels.csv", newline="") as handle:
+        checkpoint["meta"]["good_threshold"] = float(np.median([float(row["mos"]) for row in csv.DictReader(handle)])) / 100.0
     torch.save(checkpoint, path)
     print(f"stamped {path}: {checkpoint['meta']['cv']}")
 
@@ -286,6 +288,15 @@ def main(argv: list[str] | None = None) -> None:
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+    steps = [step.partition(":")[::2] for step in args.plan.split(",")]
+    for what, _ in steps:
+        if what == "summary":
+            print(json.dumps(cv_summary(args.results), indent=1))
+        elif what == "stamp":
+            stamp_checkpoint(args.out, args.results, args.data)
+    steps = [(what, variant) for what, variant in steps if what not in ("summary", "stamp")]
+    if not steps:
+        return
     if cache_path.is_file():
         cache = Cache(**torch.load(cache_path, weights_only=False))
         log(f"loaded cache {cache_path}")
@@ -295,14 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.save(cache.__dict__, cache_path)
     folds = fold_indices(len(cache.names), args.folds, config.seed)
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    for step in args.plan.split(","):
-        what, _, variant = step.partition(":")
-        if what == "summary":
-            print(json.dumps(cv_summary(args.results), indent=1))
-            continue
-        if what == "stamp":
-            stamp_checkpoint(args.out, args.results)
-            continue
+    for what, variant in steps:
         if what == "final":
             started = time.time()
             model = train_model(cache, np.arange(len(cache.names)), spp, config, log)
