@@ -1,8 +1,7 @@
-"""Put the trained weights inside the wheel, so an installed ``aescull`` works from any folder.
+"""Put the trained weights, and the notice of the data they derive from, inside the wheel.
 
-A hook rather than a static ``force-include`` because that setting fails the build while the
-weights file does not exist yet (a fresh clone before training); the CLI then says clearly that
-the bundled weights are missing.
+An installed ``aescull`` must work from any folder, offline: a wheel built without the weights
+would install a tool that cannot score, so a missing file fails the build.
 """
 
 from __future__ import annotations
@@ -11,13 +10,18 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-WEIGHTS = Path("weights") / "aescull-spp.pt"
+SHIPPED = {
+    Path("weights") / "aescull-spp.pt": "aescull/_weights/aescull-spp.pt",
+    Path("weights") / "README_LIVE_ChallengeDB.txt": "aescull/_weights/README_LIVE_ChallengeDB.txt",
+}
 
 
 class WeightsHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict) -> None:
-        source = Path(self.root) / WEIGHTS
-        if source.is_file():
-            build_data["force_include"][str(source)] = "aescull/_weights/aescull-spp.pt"
+        for source, target in SHIPPED.items():
+            path = Path(self.root) / source
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: the wheel would ship without its model")
+            build_data["force_include"][str(path)] = target

@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import random
+import subprocess
 import time
 from dataclasses import dataclass, replace
 from datetime import date
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from aescull import degrade
+from aescull import __version__, degrade
 from aescull.evaluate import agreement
 from aescull.model import ModelConfig, SPPNet, normalize
 from aescull.weights import save_checkpoint
@@ -248,10 +249,19 @@ def cv_summary(results: Path) -> dict[str, dict[str, float]]:
     return summary
 
 
+def git_commit() -> str:
+    """The commit the weights were trained from, so a checkpoint names its code."""
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def stamp_checkpoint(path: Path, results: Path, data: Path) -> None:
     """Record the finished cross-validation and the 'good' threshold in the checkpoint's meta."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint["meta"]["cv"] = cv_summary(results)
+    checkpoint["meta"]["code_version"] = f"aescull {__version__} (git {git_commit()})"
     with open(data / "labels.csv", newline="") as handle:
         checkpoint["meta"]["good_threshold"] = float(np.median([float(row["mos"]) for row in csv.DictReader(handle)])) / 100.0
     torch.save(checkpoint, path)

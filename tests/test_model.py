@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 from aescull import degrade
 from aescull.decode import decode
 from aescull.model import ModelConfig, SPPNet, spatial_pyramid_pool
-from aescull.weights import WeightsError, load_model, save_checkpoint
+from aescull.weights import WEIGHTS_SHA256, WeightsError, load_model, save_checkpoint
 
 from conftest import BUNDLED_WEIGHTS, make_plumbing_model
 
@@ -160,6 +160,7 @@ def test_real_photos_blurred_or_darkened_score_lower() -> None:
 @needs_weights
 def test_shipped_weights_are_pinned_and_small() -> None:
     loaded = load_model()
+    assert loaded.sha256 == WEIGHTS_SHA256
     assert loaded.path.stat().st_size < 20_000_000
     assert {"name", "version", "data", "cv", "good_threshold"} <= set(loaded.meta)
     assert 0.0 < loaded.meta["good_threshold"] < 1.0

@@ -14,23 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from aescull.weights import WEIGHTS_SHA256, save_checkpoint
-from tests.conftest import BUNDLED_WEIGHTS, REPO, make_plumbing_model, save_photo
+from tests.conftest import REPO, save_photo
 
 
 def source_tree_with_weights(target: Path) -> Path:
-    """A copy of the project; real weights if trained, else a plumbing checkpoint in their place."""
+    """A copy of the project as a fresh clone has it: code, weights and their data notice."""
     target.mkdir(parents=True)
     for name in ("pyproject.toml", "hatch_build.py", "README.md"):
         shutil.copy(REPO / name, target / name)
     shutil.copytree(REPO / "aescull", target / "aescull", ignore=shutil.ignore_patterns("__pycache__", "_weights"))
-    (target / "weights").mkdir()
-    if BUNDLED_WEIGHTS.is_file():
-        shutil.copy(BUNDLED_WEIGHTS, target / "weights" / BUNDLED_WEIGHTS.name)
-    elif WEIGHTS_SHA256:
-        pytest.skip("weights/aescull-spp.pt is missing but its sha256 is pinned: nothing valid to bundle")
-    else:
-        save_checkpoint(make_plumbing_model(), target / "weights" / BUNDLED_WEIGHTS.name, meta={"name": "plumbing"})
+    shutil.copytree(REPO / "weights", target / "weights")
     return target
 
 
