@@ -15,6 +15,7 @@ Why each step:
 from __future__ import annotations
 
 import io
+import logging
 import stat
 import warnings
 from dataclasses import dataclass
@@ -34,6 +35,10 @@ MAX_IMAGE_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # Pillow only warns between 1x and 2x the limit; make the whole range an error we can report.
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+# exifread logs "PNG file does not have exif data." and the like as warnings: normal for a
+# photo, not something to print once per file on the user's terminal.
+logging.getLogger("exifread").setLevel(logging.ERROR)
 
 BACKGROUND = (128, 128, 128)
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})

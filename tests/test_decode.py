@@ -258,3 +258,14 @@ def test_fifo_named_like_a_photo_does_not_block(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.jpg")
     with pytest.raises(DecodeError, match="not a regular file"):
         decode(tmp_path / "pipe.jpg", max_side=64)
+
+
+def test_exif_less_png_prints_nothing_on_stderr(tmp_path: Path) -> None:
+    """exifread's 'PNG file does not have exif data' must not reach the terminal once per file."""
+    import subprocess
+
+    path = save_photo(tmp_path / "plain.png")
+    code = f"from pathlib import Path; from aescull.decode import decode; decode(Path({str(path)!r}), 64)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert result.returncode == 0
+    assert result.stderr == ""
