@@ -446,6 +446,7 @@ class ReportWriter:
         if not embed:
             if folder.exists():
                 shutil.rmtree(folder)
+            os.chmod(spool.folder, 0o777 & ~_umask())  # mkdtemp made it private; the page's readers need it
             os.replace(spool.folder, folder)
             spool.folder.mkdir()  # so __exit__ has something harmless to remove
         elif folder.exists():
@@ -453,3 +454,9 @@ class ReportWriter:
         atomic_write(self.output, page.encode("utf-8"))
         return None if embed else folder
 
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
