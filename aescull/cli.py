@@ -317,6 +317,17 @@ def _score_rows(paths: list[Path], **scoring: object) -> tuple[list[actions.Scor
     return rows, failed
 
 
+def _rows_source(paths: list[Path] | None, from_file: str | None) -> str | None:
+    """Where saved rows come from (``-`` for a pipe), or None to score PATH...; never a guess."""
+    if paths and from_file is not None:
+        raise typer.BadParameter("give PATH... or --from, not both")
+    if not paths and from_file is None:
+        if sys.stdin.isatty():
+            raise typer.BadParameter("give PATH... to score, --from FILE, or pipe in the rows of `aescull score`")
+        return "-"
+    return from_file
+
+
 def _rows_from(source: str, parse: Callable[[str], list[Row]] = actions.read_score_rows) -> list[Row]:  # type: ignore[assignment]
     if source == "-":
         text = sys.stdin.read()
@@ -385,12 +396,7 @@ def cull(
         raise typer.BadParameter(str(error)) from None
     if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
         raise typer.BadParameter("choose one action: --move-to/--copy (move or copy), --tag or --list")
-    if paths and from_file is not None:
-        raise typer.BadParameter("give PATH... or --from, not both")
-    if not paths and from_file is None:
-        if sys.stdin.isatty():
-            raise typer.BadParameter("give PATH... to score, --from FILE, or pipe in the rows of `aescull score`")
-        from_file = "-"
+    from_file = _rows_source(paths, from_file)
     action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
     started = time.monotonic()
     saved_rows = None if from_file is None else _rows_from(from_file)
@@ -590,12 +596,7 @@ def report(
     from aescull import report as sheet
     from aescull.scoring import DEFAULT_WORKERS, THUMBNAIL_SIDE
 
-    if paths and from_file is not None:
-        raise typer.BadParameter("give PATH... or --from, not both")
-    if not paths and from_file is None:
-        if sys.stdin.isatty():
-            raise typer.BadParameter("give PATH... to score, --from FILE, or pipe in the rows of `aescull score`")
-        from_file = "-"
+    from_file = _rows_source(paths, from_file)
     started = time.monotonic()
     saved_rows = None if from_file is None else _rows_from(from_file, _report_rows)
     with _guard(debug):

@@ -34,7 +34,7 @@
   var orders = {
     score: byScore,
     worst: function (a, b) {
-      if ((a.score === null) !== (b.score === null)) return a.score === null ? 1 : -1;
+      if (a.score === null || b.score === null) return byScore(a, b);  // failed files stay last either way
       return -byScore(a, b);
     },
     name: function (a, b) { return a.name < b.name ? -1 : a.name > b.name ? 1 : a.index - b.index; },

@@ -10,8 +10,9 @@ or, where the CPU is too busy to decode 5,000 photos first, the same page withou
 
 ``measure`` loads the page through the DevTools protocol and prints the navigation timings
 (DOMContentLoaded, load, first contentful paint) with the CPU seconds Chromium's processes used
-meanwhile (on a busy machine wall time is mostly waiting), then scrolls the whole page one
-screen per frame and prints the frame intervals, then times a re-sort and a filter.
+meanwhile (on a busy machine wall time is mostly waiting), then scrolls down one screen per
+frame (``--frames``), jumps to the end, and prints the frame intervals, then times a re-sort
+and a filter.
 """
 
 from __future__ import annotations
@@ -39,14 +40,16 @@ new Promise(resolve => {
     const now = performance.now();
     intervals.push(now - last);
     last = now;
-    const before = window.scrollY;
-    window.scrollBy(0, window.innerHeight);
-    if (window.scrollY === before) {
-      const loaded = Array.from(document.images).filter(img => img.complete && img.naturalWidth > 0).length;
-      resolve({frames: intervals.length, intervals, loaded, images: document.images.length, height: document.body.scrollHeight});
-    } else {
-      requestAnimationFrame(step);
+    if (intervals.length > FRAMES) {
+      const start = performance.now();
+      window.scrollTo(0, document.body.scrollHeight);
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve({
+        frames: intervals.length - 1, screens_scrolled: FRAMES, intervals,
+        jump_to_end_ms: performance.now() - start, height_px: document.body.scrollHeight})));
+      return;
     }
+    window.scrollBy(0, window.innerHeight);
+    requestAnimationFrame(step);
   };
   requestAnimationFrame(step);
 })
@@ -146,7 +149,7 @@ def cpu_seconds(root_pid: int) -> float:
     return sum(seconds for pid, seconds in times.items() if descends(pid))
 
 
-def measure(report: Path, width: int, height: int) -> dict[str, object]:
+def measure(report: Path, width: int, height: int, frames: int) -> dict[str, object]:
     browser = DevTools(width, height)
     try:
         browser.call("Page.enable", session=True)
@@ -163,17 +166,17 @@ def measure(report: Path, width: int, height: int) -> dict[str, object]:
             " first_contentful_paint_ms: p ? p.startTime : null, bytes: n.encodedBodySize,"
             " tiles: document.querySelectorAll('.tile').length}; })()"
         )
-        scroll = browser.evaluate(SCROLL_SCRIPT)
+        assert isinstance(timing, dict)
+        loaded = {"report": str(report), "wall_to_load_event_s": round(wall_to_load, 3),
+                  "chromium_cpu_s_to_load_event": round(cpu_to_load, 3), **timing}
+        print(json.dumps(loaded), flush=True)  # kept even if the scrolling below is interrupted
+        scroll = browser.evaluate(SCROLL_SCRIPT.replace("FRAMES", str(frames)))
         controls = browser.evaluate(CONTROL_SCRIPT)
     finally:
         browser.close()
-    assert isinstance(timing, dict) and isinstance(scroll, dict)
+    assert isinstance(scroll, dict)
     intervals = scroll.pop("intervals")[1:]  # the first is the wait for the first frame
     return {
-        "report": str(report),
-        "wall_to_load_event_s": round(wall_to_load, 3),
-        "chromium_cpu_s_to_load_event": round(cpu_to_load, 3),
-        **timing,
         "scroll": {
             **scroll,
             "frame_ms_median": round(percentile(intervals, 0.5), 1),
@@ -200,13 +203,14 @@ def main() -> None:
     run = commands.add_parser("measure", help="open REPORT in headless Chromium and print its timings as JSON")
     run.add_argument("report", type=Path)
     run.add_argument("--window", type=int, nargs=2, default=(1280, 900), metavar=("WIDTH", "HEIGHT"))
+    run.add_argument("--frames", type=int, default=40, help="screens to scroll, one per frame, before jumping to the end")
     arguments = parser.parse_args()
     if arguments.command == "make-library":
         make_library(arguments.folder, arguments.count, *arguments.size)
     elif arguments.command == "make-report":
         make_report(arguments.target, arguments.count, arguments.distinct, arguments.seed)
     else:
-        print(json.dumps(measure(arguments.report, *arguments.window), indent=2))
+        print(json.dumps(measure(arguments.report, *arguments.window, arguments.frames), indent=2))
 
 
 if __name__ == "__main__":
