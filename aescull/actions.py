@@ -66,6 +66,11 @@ class ScoreRow:
 
 def read_score_rows(text: str) -> list[ScoreRow]:
     """Rows of ``aescull score --format csv`` or ``--format jsonl`` (told apart by the first character)."""
+    return [_row_from(record, number) for number, record in enumerate(read_row_dicts(text), start=1)]
+
+
+def read_row_dicts(text: str) -> list[dict]:
+    """The rows as plain dicts, every column kept (the report shows columns cull does not use)."""
     stripped = text.lstrip()
     if not stripped:
         return []
@@ -81,7 +86,7 @@ def read_score_rows(text: str) -> list[ScoreRow]:
         records = list(csv.DictReader(io.StringIO(text)))
         if records and "path" not in records[0]:
             raise ActionError("score rows: expected the csv or jsonl of `aescull score` (no 'path' column found)")
-    return [_row_from(record, number) for number, record in enumerate(records, start=1)]
+    return records
 
 
 def _row_from(record: dict, number: int) -> ScoreRow:

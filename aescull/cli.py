@@ -12,18 +12,20 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, TextIO
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
 
 import typer
 
 from aescull import __version__, actions
+from aescull.report import EMBED_LIMIT
 
 if TYPE_CHECKING:
-    from aescull.scoring import ScoreRecord
+    from aescull.decode import Thumbnail
+    from aescull.scoring import ScoreRecord, ThumbnailCallback
     from aescull.weights import LoadedModel
 
 app = typer.Typer(
@@ -34,6 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = logging.getLogger("aescull")
+Row = TypeVar("Row")
 
 
 class Format(str, Enum):
@@ -121,6 +124,7 @@ def _run(
     weights: Path | None,
     quiet: bool,
     loaded: LoadedModel | None = None,
+    on_thumbnail: ThumbnailCallback | None = None,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
@@ -136,6 +140,7 @@ def _run(
         batch_size=batch_size,
         recursive=recursive,
         cache_file=cache_file,
+        on_thumbnail=on_thumbnail,
         **({} if workers is None else {"workers": workers}),
     )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
@@ -312,7 +317,18 @@ def _score_rows(paths: list[Path], **scoring: object) -> tuple[list[actions.Scor
     return rows, failed
 
 
-def _rows_from(source: str) -> list[actions.ScoreRow]:
+def _rows_source(paths: list[Path] | None, from_file: str | None) -> str | None:
+    """Where saved rows come from (``-`` for a pipe), or None to score PATH...; never a guess."""
+    if paths and from_file is not None:
+        raise typer.BadParameter("give PATH... or --from, not both")
+    if not paths and from_file is None:
+        if sys.stdin.isatty():
+            raise typer.BadParameter("give PATH... to score, --from FILE, or pipe in the rows of `aescull score`")
+        return "-"
+    return from_file
+
+
+def _rows_from(source: str, parse: Callable[[str], list[Row]] = actions.read_score_rows) -> list[Row]:  # type: ignore[assignment]
     if source == "-":
         text = sys.stdin.read()
     else:
@@ -321,7 +337,7 @@ def _rows_from(source: str) -> list[actions.ScoreRow]:
         except OSError as error:
             raise typer.BadParameter(f"cannot read score rows from {source}: {error.strerror}", param_hint="--from") from None
     try:
-        rows = actions.read_score_rows(text)
+        rows = parse(text)
     except actions.ActionError as error:
         raise typer.BadParameter(str(error), param_hint="--from") from None
     if not rows:
@@ -380,12 +396,7 @@ def cull(
         raise typer.BadParameter(str(error)) from None
     if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
         raise typer.BadParameter("choose one action: --move-to/--copy (move or copy), --tag or --list")
-    if paths and from_file is not None:
-        raise typer.BadParameter("give PATH... or --from, not both")
-    if not paths and from_file is None:
-        if sys.stdin.isatty():
-            raise typer.BadParameter("give PATH... to score, --from FILE, or pipe in the rows of `aescull score`")
-        from_file = "-"
+    from_file = _rows_source(paths, from_file)
     action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
     started = time.monotonic()
     saved_rows = None if from_file is None else _rows_from(from_file)
@@ -534,3 +545,96 @@ def _library_lock(root: Path) -> Iterator[None]:
 
 def _undo_hint(root: Path, journal: Path | None) -> str:
     return f"{root}" + (f" --journal {journal}" if journal else "")
+
+
+# ---------------------------------------------------------------- report
+
+
+class ThumbnailPlace(str, Enum):
+    auto = "auto"
+    embed = "embed"
+    folder = "folder"
+
+
+def _report_rows(text: str) -> list[dict]:
+    rows = actions.read_row_dicts(text)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or not row.get("path"):
+            raise actions.ActionError(f"score rows: row {number} has no path")
+    return rows
+
+
+@app.command()
+def report(
+    paths: ActPathsArg = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
+    from_file: Annotated[
+        Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")
+    ] = None,
+    below: Annotated[
+        Optional[float], typer.Option("--below", min=0.0, max=1.0, help="Draw the cull line at T and dim the photos scoring below it.")
+    ] = None,
+    thumbnails: Annotated[
+        ThumbnailPlace,
+        typer.Option("--thumbnails", help=f"Embed thumbnails in the page, or write them to a <report>_thumbs/ folder beside it (auto: embed up to {EMBED_LIMIT:,} photos)."),
+    ] = ThumbnailPlace.auto,
+    title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: what was scored).")] = None,
+    quiet: QuietOpt = False,
+    recursive: RecursiveOpt = True,
+    max_side: MaxSideOpt = None,
+    batch_size: BatchOpt = 8,
+    workers: WorkersOpt = None,
+    cache: CacheOpt = None,
+    no_cache: NoCacheOpt = False,
+    weights: WeightsOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Write a contact sheet: one offline HTML page with every photo best first, a histogram of scores and the cull line.
+
+    Rows come from scoring PATH..., from --from FILE, or from stdin when no PATH is given and stdin is not a terminal. Thumbnails are cut from the scoring decode; photos not decoded in this run (cache hits, saved rows) are opened once more in draft mode. Open the page in any browser, offline.
+    """
+    from aescull import report as sheet
+    from aescull.scoring import DEFAULT_WORKERS, THUMBNAIL_SIDE
+
+    from_file = _rows_source(paths, from_file)
+    started = time.monotonic()
+    saved_rows = None if from_file is None else _rows_from(from_file, _report_rows)
+    with _guard(debug):
+        try:
+            writer = sheet.ReportWriter(output)
+        except sheet.ReportError as error:
+            _warn(f"error: {error}")
+            raise typer.Exit(2) from None
+        with writer:
+            if saved_rows is not None:
+                rows = saved_rows
+            else:
+                assert paths is not None
+
+                def keep(path: Path, thumbnail: Thumbnail) -> None:
+                    writer.spool.add(str(path), thumbnail)
+
+                records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, cache=cache,
+                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep)
+                rows = [sheet.record_row(record) for record in records]
+            tiles = sheet.ordered(sheet.tile_of(row) for row in rows)
+            pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}
+            no_preview = sheet.fill_missing_thumbnails(tiles, pairs, writer.spool, THUMBNAIL_SIDE, workers or DEFAULT_WORKERS,
+                                                       lambda message: _warn(f"warning: {message}"))
+            embed = thumbnails == ThumbnailPlace.embed or (thumbnails == ThumbnailPlace.auto and len(tiles) <= sheet.EMBED_LIMIT)
+            sources = f"rows from {'stdin' if from_file == '-' else from_file}" if from_file else " ".join(str(path) for path in paths or [])
+            try:
+                folder = writer.write(tiles, below, title or f"aescull report: {sources}", sources, embed)
+            except sheet.ReportError as error:
+                _warn(f"error: {error}")
+                raise typer.Exit(2) from None
+        failed = sum(tile.error is not None for tile in tiles)
+        if not quiet:
+            where = f"thumbnails in {folder}" if folder else "thumbnails embedded"
+            _warn(
+                f"report {output}: {len(tiles)} photos" + (f", {failed} failed" if failed else "")
+                + (f", {no_preview} without preview" if no_preview else "")
+                + f", {where}, {output.stat().st_size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s"
+            )
+        if failed or no_preview:
+            raise typer.Exit(1)

@@ -61,9 +61,19 @@ class PhotoInfo:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """A small upright JPEG for the contact sheet, made from pixels the scoring decode already has."""
+
+    jpeg: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class DecodedPhoto:
     info: PhotoInfo
     pixels: torch.Tensor  # 3×H×W float32 in [0, 1], upright, at the working size
+    thumbnail: Thumbnail | None = None  # only when decode() was asked for one
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,17 @@ def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
         return width, height
     scale = max_side / longest
     return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def make_thumbnail(image: Image.Image, side: int, quality: int = 80) -> Thumbnail:
+    """Longest side at most ``side`` (never upscaled), aspect kept; JPEG keeps a 5,000-photo report small."""
+    small = image if image.mode == "RGB" else image.convert("RGB")
+    size = working_size(small.width, small.height, side)
+    if small.size != size:
+        small = small.resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, "JPEG", quality=quality, optimize=True)
+    return Thumbnail(buffer.getvalue(), small.width, small.height)
 
 
 def _clean(text: object) -> str:
@@ -259,8 +280,13 @@ def _describe(error: BaseException) -> str:
     return f"cannot decode: {message or type(error).__name__}"[:200]
 
 
-def decode(path: Path, max_side: int) -> DecodedPhoto:
-    """Decode one file for the model; raises :class:`DecodeError` with a one-line reason."""
+def decode(path: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
+    """Decode one file for the model; raises :class:`DecodeError` with a one-line reason.
+
+    With ``thumbnail_side`` > 0 a thumbnail is cut from the same upright pixels (before the
+    resize to the working size), so a report needs no second decode. It never changes the
+    working pixels, hence never the score.
+    """
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):  # a FIFO or device named .jpg would block or never end
@@ -278,10 +304,11 @@ def decode(path: Path, max_side: int) -> DecodedPhoto:
             if image.format == "JPEG":
                 image.draft("RGB", (target[1], target[0]) if swapped else target)
             upright = _orient(_to_rgb(image), exif.orientation)
+            thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
             if upright.size != target:
                 upright = upright.resize(target, Image.Resampling.LANCZOS)
             pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
-        return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0))
+        return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0), thumbnail)
     except DecodeError:
         raise
     except Exception as error:  # every failure to read a file becomes its row's error text

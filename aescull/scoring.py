@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from aescull.cache import CachedScore, FileKey, ScoreCache
-from aescull.decode import DecodedPhoto, DecodeError, decode
+from aescull.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.discover import Candidate, discover, is_raw
 from aescull.weights import LoadedModel, load_model
 
@@ -26,6 +26,11 @@ log = logging.getLogger("aescull")
 
 DEFAULT_BATCH_SIZE = 8
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+THUMBNAIL_SIDE = 400
+
+# Receives the thumbnail of each photo decoded for scoring (cache hits and RAW halves of a pair
+# are not decoded, so they get none); called on the consumer's thread, in completion order.
+ThumbnailCallback = Callable[[Path, Thumbnail], None]
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,19 @@ def _file_key(path: Path) -> FileKey:
 
 
 class _Pipeline:
-    def __init__(self, loaded: LoadedModel, max_side: int, batch_size: int, workers: int, cache: ScoreCache | None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        max_side: int,
+        batch_size: int,
+        workers: int,
+        cache: ScoreCache | None,
+        on_thumbnail: ThumbnailCallback | None = None,
+        thumbnail_side: int = THUMBNAIL_SIDE,
+    ) -> None:
         self.loaded = loaded
+        self.on_thumbnail = on_thumbnail
+        self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
         self.max_side = max_side
         self.batch_size = max(1, batch_size)
         self.cache = cache
@@ -133,7 +149,7 @@ class _Pipeline:
         if hit is not None:
             self._finish(job, self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True))
             return
-        job.future = self.pool.submit(decode, candidate.path, self.max_side)
+        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side)
         self.in_flight.append(job)
 
     def _collect_oldest(self) -> None:
@@ -145,6 +161,8 @@ class _Pipeline:
             log.debug("decoding %s failed", job.candidate.path, exc_info=error.__cause__ or error)
             self._finish(job, self._error_record(job, str(error)))
             return
+        if self.on_thumbnail is not None and photo.thumbnail is not None:
+            self.on_thumbnail(job.candidate.path, photo.thumbnail)
         shape = tuple(photo.pixels.shape)
         self.buckets.setdefault(shape, []).append((job, photo))
         self.held += 1
@@ -240,6 +258,8 @@ def score_paths(
     workers: int = DEFAULT_WORKERS,
     recursive: bool = True,
     cache_file: str | os.PathLike[str] | None = None,
+    on_thumbnail: ThumbnailCallback | None = None,
+    thumbnail_side: int = THUMBNAIL_SIDE,
 ) -> Iterator[ScoreRecord]:
     """Score every photo under ``paths``; one record per file, in a stable order.
 
@@ -247,12 +267,15 @@ def score_paths(
     ``weights`` names a checkpoint (default: the bundled one). ``max_side`` defaults to the
     model's working size; 0 scores native pixels. ``cache_file`` enables the SQLite cache (the
     CLI passes the user cache folder by default; the API caches only when asked).
+    ``on_thumbnail`` receives a JPEG thumbnail (longest side at most ``thumbnail_side``) of every
+    photo this run decodes, cut from the scoring decode, for ``aescull report``.
     """
     loaded = model if model is not None else load_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
     cache = ScoreCache(Path(cache_file), loaded.sha256, side) if cache_file is not None else None
     try:
-        yield from _Pipeline(loaded, side, batch_size, workers, cache).run(discover(paths, recursive))
+        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side)
+        yield from pipeline.run(discover(paths, recursive))
     finally:
         if cache:
             cache.close()

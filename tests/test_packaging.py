@@ -68,5 +68,7 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
     ).stdout.splitlines()
     assert Path(where[0]).is_relative_to(venv)
     assert Path(where[1]) == Path(where[0]).parent / "_weights" / "aescull-spp.pt"
+    assets = [Path(where[0]).parent / name for name in ("report.css", "report.js")]  # the report's page needs them
+    assert all(asset.is_file() and asset.stat().st_size > 0 for asset in assets)
     version = subprocess.run([str(python), "-m", "aescull", "--version"], cwd=outside, env=env, capture_output=True, text=True, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("aescull ")
