@@ -216,11 +216,12 @@ def fill_missing_thumbnails(
     def waits_for_pair(path: str) -> bool:
         return is_raw(Path(path)) and pairs.get(path) in present
 
-    failed = _decode_into(spool, [path for path in wanted if path not in spool.by_path and not waits_for_pair(path)], side, workers, warn)
-    for path in wanted:
-        if path not in spool.by_path:
-            spool.alias(path, pairs.get(path, ""))
-    return failed + _decode_into(spool, [path for path in wanted if path not in spool.by_path], side, workers, warn)
+    waiting = [path for path in wanted if waits_for_pair(path)]
+    waiting_set = set(waiting)
+    failed = _decode_into(spool, [path for path in wanted if path not in spool.by_path and path not in waiting_set], side, workers, warn)
+    for path in waiting:
+        spool.alias(path, pairs[path])
+    return failed + _decode_into(spool, [path for path in waiting if path not in spool.by_path], side, workers, warn)
 
 
 def _decode_into(spool: ThumbnailSpool, paths: list[str], side: int, workers: int, warn: Callable[[str], None]) -> int:
