@@ -12,29 +12,7 @@ from pathlib import Path
 import pytest
 
 from aescull import xmp
-
-LIGHTROOM_SIDECAR = b"""<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="Adobe XMP Core 5.6-c140 79.160451">
- <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
-  <rdf:Description rdf:about=""
-    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
-    xmlns:crs="http://ns.adobe.com/camera-raw-settings/1.0/"
-    xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"
-    xmlns:my="http://example.com/my-studio/1.0/"
-   xmp:Rating="2"
-   xmp:Label="Red"
-   crs:Exposure2012="+0.35"
-   photoshop:City="Lisbon"
-   my:Client="ACME &amp; Sons">
-   <dc:subject xmlns:dc="http://purl.org/dc/elements/1.1/">
-    <rdf:Bag>
-     <rdf:li>holiday</rdf:li>
-     <rdf:li>beach</rdf:li>
-    </rdf:Bag>
-   </dc:subject>
-  </rdf:Description>
- </rdf:RDF>
-</x:xmpmeta>
-"""
+from tests.photo_library import LIGHTROOM_SIDECAR
 
 EXIFTOOL_SIDECAR = b"""<?xpacket begin='\xef\xbb\xbf' id='W5M0MpCehiHzreSzNTczkc9d'?>
 <x:xmpmeta xmlns:x='adobe:ns:meta/' x:xmptk='Image::ExifTool 12.57'>
