@@ -25,6 +25,9 @@ from aescull.weights import LoadedModel, load_model
 log = logging.getLogger("aescull")
 
 DEFAULT_BATCH_SIZE = 8
+# Below one cell of the trunk's stride-32 feature map the network has nothing to judge (a 10×10
+# icon scored a perfect 1.0): such files get an error row instead of a made-up score.
+MIN_LONGEST_SIDE = 32
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 THUMBNAIL_SIDE = 400
 
@@ -160,6 +163,9 @@ class _Pipeline:
         except DecodeError as error:
             log.debug("decoding %s failed", job.candidate.path, exc_info=error.__cause__ or error)
             self._finish(job, self._error_record(job, str(error)))
+            return
+        if max(photo.pixels.shape[1:]) < MIN_LONGEST_SIDE:
+            self._finish(job, self._error_record(job, f"too small to judge: under {MIN_LONGEST_SIDE} pixels"))
             return
         if self.on_thumbnail is not None and photo.thumbnail is not None:
             self.on_thumbnail(job.candidate.path, photo.thumbnail)

@@ -163,7 +163,7 @@ def test_raw_jpeg_pair_scores_the_jpeg_once_and_lists_both(
 
 def test_many_files_stream_in_order_with_a_small_window(tmp_path: Path, plumbing_model: LoadedModel) -> None:
     for index in range(30):
-        save_photo(tmp_path / f"{index:02d}.png", 24 + (index % 3) * 8, 24, seed=index)
+        save_photo(tmp_path / f"{index:02d}.png", 40 + (index % 3) * 8, 32, seed=index)
     records = list(aescull.score_paths([tmp_path], model=plumbing_model, batch_size=2, workers=2))
     assert [record.path.name for record in records] == [f"{index:02d}.png" for index in range(30)]
     assert all(record.ok for record in records)
@@ -173,3 +173,13 @@ def test_weights_argument_loads_that_checkpoint(tmp_path: Path, plumbing_weights
     save_photo(tmp_path / "a.png")
     (record,) = aescull.score_paths([tmp_path / "a.png"], weights=plumbing_weights)
     assert record.ok and 0.0 <= record.score <= 1.0  # type: ignore[operator]
+
+
+def test_an_icon_too_small_to_judge_is_an_error_row_not_a_score(tmp_path: Path, plumbing_model: LoadedModel) -> None:
+    save_photo(tmp_path / "icon.png", 10, 10)
+    save_photo(tmp_path / "photo.png", 96, 64)
+    records = list(aescull.score_paths([tmp_path], model=plumbing_model))
+    assert [(r.path.name, r.score is None, r.error) for r in records] == [
+        ("icon.png", True, "too small to judge: under 32 pixels"),
+        ("photo.png", False, None),
+    ]
