@@ -167,6 +167,21 @@ def test_cull_and_tag_then_undo_over_the_hostile_corpus_lose_nothing(
         assert leftovers(root) == [], name
 
 
+def test_report_shows_every_hostile_file_once(corpus: tuple[Path, list[Case]], plumbing_weights: Path, tmp_path: Path) -> None:
+    """A Latin-1 file name made the page's UTF-8 encoding fail: no report at all."""
+    root, cases = corpus
+    with hostile_runtime(root, races=False), WriteGuard().active() as guard:
+        result = invoke(["report", "lib", "-o", str(tmp_path / "report.html"), *scoring(plumbing_weights, tmp_path / "c.sqlite")], root.parent)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.count("<figure ") == len(cases)
+    failed = [case for case in cases if case.expected(armed=True, races=False)]
+    assert page.count('<span class="error">') == len(failed)
+    assert "latin1-caf\\udce9.jpg" in page  # the odd byte shown escaped, as on stderr
+    assert guard.violations == []
+
+
 def test_hostile_sidecars_are_refused_never_expanded(corpus: tuple[Path, list[Case]], plumbing_weights: Path, tmp_path: Path) -> None:
     root, _ = corpus
     secret = tmp_path / "secret.txt"
