@@ -45,9 +45,6 @@ warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 # ../shared/data, so the budget leaves two orders of magnitude of room.
 EXIF_MAX_READS = 50_000
 EXIF_MAX_BYTES = 8 << 20
-# exifread logs every oddity it skips; with no handler, Python would print each one on stderr.
-logging.getLogger("exifread").addHandler(logging.NullHandler())
-
 # exifread logs "PNG file does not have exif data." and the like as warnings: normal for a
 # photo, not something to print once per file on the user's terminal.
 logging.getLogger("exifread").setLevel(logging.ERROR)

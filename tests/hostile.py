@@ -29,7 +29,8 @@ from PIL import Image
 
 from aescull.discover import is_photo
 from tests.conftest import photo_pixels
-from tests.test_xmp import BILLION_LAUGHS, LIGHTROOM_SIDECAR, XXE
+from tests.photo_library import LIGHTROOM_SIDECAR
+from tests.test_xmp import BILLION_LAUGHS, XXE
 
 SCORES = None  # ``Case.expect`` for a file that must get a score
 
@@ -243,6 +244,7 @@ def write_corpus(root: Path) -> list[Case]:
     save("formats/animated.webp", "animated WebP (first frame is blue)", frames[0], save_all=True, append_images=frames[1:], lossless=True)
     save("formats/sliver.png", "1x3000 pixels", Image.new("RGB", (1, 3000), (200, 100, 50)))
     save("formats/one-pixel.png", "1x1 pixel", Image.new("RGB", (1, 1), (200, 100, 50)))
+    cases[-1] = Case("formats/one-pixel.png", cases[-1].what, expect="too small to judge")
     heif_note = "HEIC photo (armed: pillow-heif made unimportable)"
     try:
         import pillow_heif

@@ -23,7 +23,8 @@ from aescull import xmp
 from aescull.decode import DecodeError, decode, read_exif
 from tests.conftest import photo_pixels
 from tests.hostile import exif_app1, ifd_bomb_exif, looping_exif, tiff_ifd
-from tests.test_xmp import EXIFTOOL_SIDECAR, LIGHTROOM_SIDECAR, top_level_values
+from tests.photo_library import LIGHTROOM_SIDECAR
+from tests.test_xmp import EXIFTOOL_SIDECAR, top_level_values
 
 FUZZ_EXAMPLES = int(os.environ.get("AESCULL_FUZZ_EXAMPLES", "40"))
 FUZZ = settings(
