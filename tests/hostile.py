@@ -181,17 +181,23 @@ def write_corpus(root: Path) -> list[Case]:
     """Write every hostile case under ``root`` (about 2 MB, most of it the 100-MP JPEG)."""
     cases: list[Case] = []
 
-    def add(name: str, what: str, content: bytes | None = None, **expectations: object) -> Path:
+    def place(name: str) -> Path:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def add(name: str, what: str, content: bytes | None = None, **expectations: object) -> Path:
+        path = place(name)
         if content is not None:
             path.write_bytes(content)
         cases.append(Case(name, what, **expectations))  # type: ignore[arg-type]
         return path
 
-    def save(name: str, what: str, image: Image.Image, **save_args: object) -> Path:
-        path = add(name, what)
-        image.save(path, **save_args)
+    def save(name: str, what: str, image: Image.Image, **arguments: object) -> Path:
+        """``arguments``: the Case's expectations, and the rest for Pillow's save()."""
+        expectations = {key: arguments.pop(key) for key in Case.__dataclass_fields__ if key in arguments}
+        path = add(name, what, **expectations)
+        image.save(path, **arguments)
         return path
 
     photo = Image.fromarray(photo_pixels(96, 64, seed=7))
@@ -217,14 +223,8 @@ def write_corpus(root: Path) -> list[Case]:
     bad_idat_data = bytearray(good_png.getvalue())
     bad_idat_data[idat + 4 + length // 2] ^= 0x55
     add("broken/bad-idat-data.png", "PNG whose compressed pixel data is damaged", bytes(bad_idat_data), expect="broken data stream")
-    bomb_rows = zlib.compress(b"\x00" * 64)
-    header = struct.pack(">IIBBBBB", 30_000, 30_000, 8, 2, 0, 0, 0)
-    add(
-        "broken/bomb.png",
-        "decompression bomb: a 100-byte PNG declaring 30000x30000",
-        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", bomb_rows) + png_chunk(b"IEND", b""),
-        expect="image too large",
-    )
+    add("broken/bomb.png", "decompression bomb: a 100-byte PNG declaring 30000x30000", png_bytes(30_000, 30_000, 8, 2, b"\x00" * 64),
+        expect="image too large")
 
     huge_jpeg(add("formats/huge-100mp.jpg", "valid 100-megapixel JPEG (12500x8000)"))
     save("formats/cmyk.jpg", "CMYK JPEG (Adobe, inverted)", photo.convert("CMYK"), quality=95)
@@ -243,19 +243,15 @@ def write_corpus(root: Path) -> list[Case]:
     save("formats/animated.gif", "animated GIF (first frame is blue)", frames[0], save_all=True, append_images=frames[1:])
     save("formats/animated.webp", "animated WebP (first frame is blue)", frames[0], save_all=True, append_images=frames[1:], lossless=True)
     save("formats/sliver.png", "1x3000 pixels", Image.new("RGB", (1, 3000), (200, 100, 50)))
-    save("formats/one-pixel.png", "1x1 pixel", Image.new("RGB", (1, 1), (200, 100, 50)))
-    cases[-1] = Case("formats/one-pixel.png", cases[-1].what, expect="too small to judge")
-    heif_note = "HEIC photo (armed: pillow-heif made unimportable)"
+    save("formats/one-pixel.png", "1x1 pixel", Image.new("RGB", (1, 1), (200, 100, 50)), expect="too small to judge")
+    heic = "HEIC photo (armed: pillow-heif made unimportable)"
     try:
         import pillow_heif
 
         pillow_heif.register_heif_opener()
-        save("formats/photo.heic", heif_note, photo, quality=-1)
-        heic_without_runtime: str | None = SCORES
+        save("formats/photo.heic", heic, photo, quality=-1, armed="pillow-heif", runtime=True)
     except ImportError:
-        add("formats/photo.heic", heif_note, b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64)
-        heic_without_runtime = "pillow-heif"
-    cases[-1] = Case("formats/photo.heic", heif_note, expect=heic_without_runtime, armed="pillow-heif", runtime=True)
+        add("formats/photo.heic", heic, b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64, expect="pillow-heif", armed="pillow-heif", runtime=True)
 
     exif = Image.Exif()
     exif[ORIENTATION] = 99
@@ -266,14 +262,11 @@ def write_corpus(root: Path) -> list[Case]:
     save("exif/huge-makernote.jpg", "60 kB MakerNote", photo, exif=huge_maker_note_exif())
 
     save("sidecars/xxe.jpg", "photo whose XMP sidecar has an XXE entity", photo)
-    add("sidecars/xxe.jpg.xmp", "", XXE)
-    cases.pop()
+    place("sidecars/xxe.jpg.xmp").write_bytes(XXE)
     save("sidecars/laughs.jpg", "photo whose XMP sidecar is a billion-laughs bomb", photo)
-    add("sidecars/laughs.jpg.xmp", "", BILLION_LAUGHS)
-    cases.pop()
+    place("sidecars/laughs.jpg.xmp").write_bytes(BILLION_LAUGHS)
     save("sidecars/lightroom.jpg", "photo with an ordinary Lightroom sidecar", photo)
-    add("sidecars/lightroom.xmp", "", LIGHTROOM_SIDECAR)
-    cases.pop()
+    place("sidecars/lightroom.xmp").write_bytes(LIGHTROOM_SIDECAR)
 
     links = root / "links"
     links.mkdir()
@@ -282,8 +275,7 @@ def write_corpus(root: Path) -> list[Case]:
     (links / "dangling.jpg").symlink_to("nowhere.jpg")
     cases.append(Case("links/dangling.jpg", "broken symlink", expect="not found"))
     (links / "up").symlink_to("..")
-    save("links/target/real.jpg", "", photo)
-    cases.pop()
+    photo.save(place("links/target/real.jpg"))
     (links / "alias.jpg").symlink_to("target/real.jpg")
     cases.append(Case("links/alias.jpg", "symlink to links/target/real.jpg, which is then not listed again; "
                       "links/up -> .. beside it is a folder loop"))
@@ -300,14 +292,12 @@ def write_corpus(root: Path) -> list[Case]:
     add("names/" + HOSTILE_BROKEN_NAME, "empty file whose name holds a newline, a terminal escape and a Latin-1 byte",
         b"", expect="empty file")
 
-    save("races/vanishes.jpg", "deleted between discovery and decoding (armed)", photo)
-    cases[-1] = Case("races/vanishes.jpg", cases[-1].what, armed="not found", runtime=True, race=True)
-    save("races/replaced.jpg", "replaced by a text file between discovery and decoding (armed)", photo)
-    cases[-1] = Case("races/replaced.jpg", cases[-1].what, armed="not an image", runtime=True, race=True)
-    save("unreadable/locked.jpg", "unreadable: open() raises PermissionError (armed)", photo)
-    cases[-1] = Case("unreadable/locked.jpg", cases[-1].what, armed="permission denied", runtime=True)
-    save("unreadable/sealed/inside.jpg", "in a folder whose listing raises PermissionError (armed)", photo)
-    cases[-1] = Case("unreadable/sealed/inside.jpg", cases[-1].what, runtime=True, armed="cannot read folder", armed_name="unreadable/sealed")
+    save("races/vanishes.jpg", "deleted between discovery and decoding (armed)", photo, armed="not found", runtime=True, race=True)
+    save("races/replaced.jpg", "replaced by a text file between discovery and decoding (armed)", photo,
+         armed="not an image", runtime=True, race=True)
+    save("unreadable/locked.jpg", "unreadable: open() raises PermissionError (armed)", photo, armed="permission denied", runtime=True)
+    save("unreadable/sealed/inside.jpg", "in a folder whose listing raises PermissionError (armed)", photo,
+         armed="cannot read folder", armed_name="unreadable/sealed", runtime=True)
     (root / "odd").mkdir()
     os.mkfifo(root / "odd" / "pipe.jpg")
     cases.append(Case("odd/pipe.jpg", "FIFO named .jpg", expect="not a regular file"))

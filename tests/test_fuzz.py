@@ -2,7 +2,7 @@
 
 Kept short for CI (FUZZ_EXAMPLES examples per property, derandomized so every run tries the same
 inputs); ``AESCULL_FUZZ_EXAMPLES=5000`` runs a long random search instead. Whatever it finds
-becomes a regression test (the ``REGRESSIONS`` below) and is fixed.
+is fixed and stays as an ``@example`` of its property, so it is tried on every run.
 """
 
 from __future__ import annotations
