@@ -218,28 +218,37 @@ def is_inside(path: Path, folder: Path) -> bool:
     return path.absolute().is_relative_to(folder.absolute())
 
 
-def plan_transfer(shots: Iterable[Shot], root: Path, destination: Path, copy: bool = False) -> list[Operation]:
+def plan_transfer(shots: Iterable[Shot], root: Path, destination: Path, copy: bool = False) -> tuple[list[Operation], list[str]]:
     """Move (or copy) each shot whole to ``destination``, keeping its folder relative to ``root``.
 
-    Raises ActionError for a shot outside the root or a symlinked file: moving either could
-    not be reverted to the exact same thing.
+    A shot outside the root or with a symlinked file is refused (moving either could not be
+    reverted to the exact same thing), as is one whose folder cannot be listed: the reasons come
+    back beside the operations, and the other shots are still planned.
     """
     operations: list[Operation] = []
+    refused: list[str] = []
     planned_folders: set[Path] = set()
     claimed: set[Path] = set()
     for shot in shots:
-        folder = shot.folder.absolute()
-        if not is_inside(folder, root):
-            raise ActionError(f"{shot.path} is outside the library root {root}")
-        files = shot_files(folder / min(row.path.name for row in shot.rows))
-        for row in shot.rows:
-            if (folder / row.path.name).is_symlink():
-                raise ActionError(f"{row.path} is a symbolic link; aescull moves only regular files")
-        target_folder = destination.absolute() / folder.relative_to(root.absolute())
-        operations.extend(_folders_to_create(target_folder, planned_folders))
-        targets = _free_names(files, shot.stem, target_folder, claimed)
-        for source, target in zip(files, targets):
-            operations.append(Operation("copy" if copy else "move", target, source=source))
+        try:
+            operations.extend(_transfer_shot(shot, root, destination, copy, planned_folders, claimed))
+        except (OSError, ActionError) as error:
+            refused.append(f"{shot.path}: {_reason(error)}; left alone")
+    return operations, refused
+
+
+def _transfer_shot(shot: Shot, root: Path, destination: Path, copy: bool, planned_folders: set[Path], claimed: set[Path]) -> list[Operation]:
+    folder = shot.folder.absolute()
+    if not is_inside(folder, root):
+        raise ActionError(f"outside the library root {root}")
+    files = shot_files(folder / min(row.path.name for row in shot.rows))
+    for row in shot.rows:
+        if (folder / row.path.name).is_symlink():
+            raise ActionError(f"{row.path.name} is a symbolic link; aescull moves only regular files")
+    target_folder = destination.absolute() / folder.relative_to(root.absolute())
+    operations = _folders_to_create(target_folder, planned_folders)
+    targets = _free_names(files, shot.stem, target_folder, claimed)
+    operations.extend(Operation("copy" if copy else "move", target, source=source) for source, target in zip(files, targets))
     return operations
 
 
@@ -332,7 +341,8 @@ def plan_cull(
     chosen = {id(shot) for shot in culled}
     plan = Plan(refused=refused, culled=culled, kept=[shot for shot in shots if id(shot) not in chosen])
     if action in ("move", "copy"):
-        plan.operations = plan_transfer(culled, root, destination, copy=action == "copy")
+        plan.operations, refused_shots = plan_transfer(culled, root, destination, copy=action == "copy")
+        plan.refused.extend(refused_shots)
     elif action == "tag":
         rejected = {xmp.RATING: str(REJECTED_RATING), xmp.PICK_LABEL: str(PICK_LABEL_REJECTED)}
         for shot in culled:
@@ -413,24 +423,33 @@ def library_lock(root: Path) -> Iterator[None]:
 
 
 class Journal:
-    """Append-only JSON lines; each line is fsynced before the change it announces is made."""
+    """Append-only JSON lines; each line is fsynced before the change it announces is made.
+
+    File names that are not valid UTF-8 (a Latin-1 name from an old backup) are kept as their
+    exact bytes (surrogateescape), so undo finds the very same file.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def append(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        with open(self.path, "a+b") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            if end:
+                handle.seek(end - 1)
+                if handle.read(1) != b"\n":  # a crash or a full disk cut the last line short: never glue onto it
+                    line = "\n" + line
+            handle.write(line.encode("utf-8", "surrogateescape"))
             handle.flush()
             os.fsync(handle.fileno())
 
     def records(self) -> list[dict]:
-        """Every complete record; a last line cut short by a crash is ignored."""
+        """Every complete record; a line cut short by a crash is ignored."""
         if not self.path.exists():
             return []
         records = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
@@ -542,13 +561,17 @@ def move_file(source: Path, target: Path) -> None:
         else:
             raise
     xmp.fsync_directory(target.parent)
-    source.unlink()
+    try:
+        source.unlink()
+    except OSError:  # e.g. a read-only source folder: take back the new name, keep the original
+        target.unlink()
+        raise
     xmp.fsync_directory(source.parent)
 
 
 def copy_verified(source: Path, target: Path, expected_sha256: str) -> None:
     """Copy data and timestamps to a temp name, fsync, check size and sha256, then take the name."""
-    temporary = target.with_name(f".{target.name}.aescull-tmp-{os.getpid()}")
+    temporary = xmp.temporary_path(target)
     try:
         with open(source, "rb") as reader, open(temporary, "xb") as writer:
             shutil.copyfileobj(reader, writer, _CHUNK)
@@ -582,6 +605,7 @@ def undo(journal: Journal, all_runs: bool = False) -> list[Outcome]:
         operations = [record for record in records if record.get("type") == "op" and record["run"] == run]
         for record in sorted(operations, key=lambda record: record["seq"], reverse=True):
             try:
+                _remove_stale_temporaries(Path(record["target"]))
                 if _revert(record):
                     outcome.done += 1
             except (OSError, ActionError) as error:
@@ -590,6 +614,24 @@ def undo(journal: Journal, all_runs: bool = False) -> list[Outcome]:
             journal.append({"type": "undone", "run": run, "time": time.time()})
         outcomes.append(outcome)
     return outcomes
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """A run killed between writing a temp file and renaming it leaves it beside its target;
+    once the process that wrote it is gone, it is nobody's file."""
+    for temporary, pid in xmp.temporaries_of(target):
+        if not _process_alive(pid):
+            temporary.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def _revert(record: dict) -> bool:

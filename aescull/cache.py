@@ -59,6 +59,16 @@ class CachedScore:
     camera: str | None
 
 
+def _stored_path(path: str) -> str | bytes:
+    """The path as SQLite can hold it: text, or its exact bytes for a name that is not UTF-8
+    (SQLite cannot store the surrogates Python uses for those, and a BLOB never equals a TEXT)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path)
+    return path
+
+
 class ScoreCache:
     """SQLite store of scores for one model and one working size."""
 
@@ -109,7 +119,7 @@ class ScoreCache:
             row = self._db.execute(
                 "SELECT score, width, height, taken, camera FROM scores "
                 "WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
-                (key.path, self.model, self.max_side, key.size, key.mtime_ns),
+                (_stored_path(key.path), self.model, self.max_side, key.size, key.mtime_ns),
             ).fetchone()
         except sqlite3.DatabaseError as error:
             log.warning("cache lookup failed (%s); scoring without it", error)
@@ -118,7 +128,7 @@ class ScoreCache:
 
     def put_many(self, items: Iterable[tuple[FileKey, CachedScore]]) -> None:
         rows = [
-            (k.path, self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
+            (_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
             for k, v in items
         ]
         if not rows or self._db is None:

@@ -8,9 +8,12 @@ Heavy imports (torch) happen inside the commands, so ``--help`` is instant.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -81,8 +84,12 @@ def main(
     """Score, rank and cull photos by technical quality, offline."""
 
 
+# A file name may hold a newline or a terminal escape: on stderr it is shown escaped, one line per message.
+_CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {ord("\n"): "\\n", ord("\t"): "\\t", ord("\r"): "\\r"}
+
+
 def _warn(message: str) -> None:
-    typer.echo(f"aescull: {message}", err=True)
+    typer.echo(f"aescull: {message.translate(_CONTROL_CHARACTERS)}", err=True)
 
 
 class _StderrHandler(logging.Handler):
@@ -167,7 +174,9 @@ def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None) -> 
     from aescull.writers import open_writer
 
     with ExitStack() as stack:
-        stream: TextIO = stack.enter_context(open(output, "w", encoding="utf-8", newline="")) if output else sys.stdout
+        stream: TextIO = (
+            stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
+        )
         writer = open_writer(fmt.value, stream)
         for record in records:
             writer.write(record)
@@ -199,17 +208,37 @@ class _Tally:
             raise typer.Exit(1)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so that the same clean-up runs (the cache commits,
+    the lock is released, a half-written temp file is removed)."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
+def _undecodable_names_pass_through(stream: object) -> None:
+    """A file name that is not valid UTF-8 (Latin-1 from an old backup) is written as its own
+    bytes, as ``ls`` does, instead of killing the run with a UnicodeEncodeError."""
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="surrogateescape")
+
+
 @contextmanager
 def _guard(debug: bool) -> Iterator[None]:
-    """Unexpected errors become one line (a traceback only with --debug); Ctrl-C exits 130."""
+    """Unexpected errors become one line (a traceback only with --debug); Ctrl-C exits 130, SIGTERM 143."""
     _setup_logging(debug)
+    _undecodable_names_pass_through(sys.stdout)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except KeyboardInterrupt:
-        _warn("interrupted")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interruption:
+        terminated = isinstance(interruption, _Terminated)
+        _warn("terminated" if terminated else "interrupted")
+        raise typer.Exit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
     except BrokenPipeError:  # `aescull score | head`: the reader left; that is not a failure
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # silence the final flush
         raise typer.Exit(0) from None
@@ -218,6 +247,9 @@ def _guard(debug: bool) -> Iterator[None]:
             raise
         _warn(f"error: {error} (run with --debug for the traceback)")
         raise typer.Exit(1) from None
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @app.command()
@@ -330,10 +362,11 @@ def _rows_source(paths: list[Path] | None, from_file: str | None) -> str | None:
 
 def _rows_from(source: str, parse: Callable[[str], list[Row]] = actions.read_score_rows) -> list[Row]:  # type: ignore[assignment]
     if source == "-":
+        _undecodable_names_pass_through(sys.stdin)
         text = sys.stdin.read()
     else:
         try:
-            text = Path(source).read_text(encoding="utf-8")
+            text = Path(source).read_text(encoding="utf-8", errors="surrogateescape")
         except OSError as error:
             raise typer.BadParameter(f"cannot read score rows from {source}: {error.strerror}", param_hint="--from") from None
     try:

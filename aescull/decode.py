@@ -35,7 +35,16 @@ MAX_IMAGE_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 # Pillow only warns between 1x and 2x the limit; make the whole range an error we can report.
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
-
+# Pillow warns once per malformed metadata tag it skips ("Tag data larger than file"): thousands
+# of stderr lines for one hostile EXIF block, about a photo that still decodes.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+# exifread follows whatever offsets and counts a file holds: an EXIF block of 5000 tags of 999
+# values each costs it millions of reads (minutes), and a string tag may claim 4 GB. It reads
+# through this budget instead; past it, the photo is scored without EXIF metadata. Real camera
+# EXIF (maker notes are not read) takes far less: at most 423 reads and 5 kB for the photos in
+# ../shared/data, so the budget leaves two orders of magnitude of room.
+EXIF_MAX_READS = 50_000
+EXIF_MAX_BYTES = 8 << 20
 # exifread logs "PNG file does not have exif data." and the like as warnings: normal for a
 # photo, not something to print once per file on the user's terminal.
 logging.getLogger("exifread").setLevel(logging.ERROR)
@@ -44,6 +53,33 @@ BACKGROUND = (128, 128, 128)
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 # How many candidate JPEG starts to try when looking for a RAW file's embedded preview.
 MAX_PREVIEW_CANDIDATES = 64
+
+
+class _ExifBudgetSpent(Exception):
+    """exifread read more of this file than any real EXIF block needs."""
+
+
+class _BudgetedReader:
+    """The file as exifread sees it: reads beyond ``EXIF_MAX_READS``/``EXIF_MAX_BYTES`` raise."""
+
+    def __init__(self, handle: io.BufferedReader) -> None:
+        self._handle = handle
+        self._reads = 0
+        self._bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self._reads += 1
+        if size is None or size < 0 or self._reads > EXIF_MAX_READS or self._bytes + size > EXIF_MAX_BYTES:
+            raise _ExifBudgetSpent
+        data = self._handle.read(size)
+        self._bytes += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
 
 
 class DecodeError(Exception):
@@ -141,10 +177,14 @@ def _summary(values: dict[str, object]) -> ExifSummary:
 
 
 def read_exif(path: Path) -> ExifSummary:
-    """Orientation, capture time and camera via exifread; broken EXIF just means no metadata."""
+    """Orientation, capture time and camera via exifread; broken EXIF just means no metadata.
+
+    exifread reads through a budget (``EXIF_MAX_READS``, ``EXIF_MAX_BYTES``), so no EXIF block,
+    however hostile, can hang the run or fill memory.
+    """
     try:
         with open(path, "rb") as handle:
-            tags = exifread.process_file(handle, details=False, extract_thumbnail=False)
+            tags = exifread.process_file(_BudgetedReader(handle), details=False, extract_thumbnail=False)  # type: ignore[arg-type]
     except Exception:  # exifread raises many kinds of errors on hostile files; none is fatal.
         return ExifSummary()
 
@@ -260,7 +300,24 @@ def _open(path: Path) -> tuple[Image.Image, ExifSummary]:
     return image, read_exif(path)
 
 
-def _describe(error: BaseException) -> str:
+# Leading bytes of the formats a camera, phone or editor writes: a file that starts like one but
+# that Pillow cannot open is a damaged photo, not "not an image".
+_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
+def _unidentified(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        head = b""
+    kind = next((name for signature, name in _SIGNATURES.items() if head.startswith(signature)), None)
+    if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    return f"damaged {kind} file: its headers cannot be read" if kind else "not an image, or an unsupported format"
+
+
+def _describe(error: BaseException, path: Path) -> str:
     """One short line for the ``error`` column."""
     if isinstance(error, DecodeError):
         return str(error)
@@ -273,7 +330,7 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return f"image too large: more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels (decompression bomb guard)"
     if isinstance(error, UnidentifiedImageError):
-        return "not an image, or an unsupported format"
+        return _unidentified(path)
     message = " ".join(str(error).split())
     if "truncated" in message.lower():
         return "truncated file: image data ends early"
@@ -312,7 +369,7 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
     except DecodeError:
         raise
     except Exception as error:  # every failure to read a file becomes its row's error text
-        raise DecodeError(_describe(error)) from error
+        raise DecodeError(_describe(error, path)) from error
 
 
 # EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose).

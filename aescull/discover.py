@@ -71,8 +71,8 @@ def _walk(root: Path, recursive: bool, seen_dirs: set[Path]) -> Iterator[Candida
         seen_dirs.add(resolved)
         with os.scandir(root) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError as error:
-        yield Candidate(root, error=f"cannot read folder: {error.strerror or error}")
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python < 3.13)
+        yield Candidate(root, error=f"cannot read folder: {getattr(error, 'strerror', None) or error}")
         return
     files: list[Path] = []
     folders: list[Path] = []
@@ -129,7 +129,7 @@ def _first_time(path: Path, seen: set[Path]) -> bool:
     """True the first time a file is met, so overlapping arguments give one row per file."""
     try:
         key = path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         key = path.absolute()
     if key in seen:
         return False

@@ -452,7 +452,7 @@ class ReportWriter:
             spool.folder.mkdir()  # so __exit__ has something harmless to remove
         elif folder.exists():
             shutil.rmtree(folder)  # an earlier, larger report's thumbnails would be stale
-        atomic_write(self.output, page.encode("utf-8"))
+        atomic_write(self.output, page.encode("utf-8", "backslashreplace"))  # a non-UTF-8 name shows as \udce9, as on stderr
         return None if embed else folder
 
 

@@ -40,6 +40,7 @@ FRESH_PACKET = (
     b"</x:xmpmeta>\n"
 )
 
+_TEMPORARY_MARK = ".aescull-tmp-"
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([^"']+)["']""")
 _ATTRIBUTE = re.compile(rb"""\s([^\s=/>]+)\s*=\s*(["'])(.*?)\2""", re.DOTALL)
@@ -105,7 +106,7 @@ def merge(existing: bytes | None, updates: Mapping[Key, str]) -> bytes:
         for key, qname, start, tag_end, end_tag_start in description.child_elements:
             if key not in updates:
                 continue
-            text = escape(updates[key]).encode()
+            text = escape(updates[key], {"\r": "&#13;"}).encode()  # a raw CR would be read back as LF
             if end_tag_start is None:
                 slash = data.rindex(b"/", start, tag_end)
                 edits.append((slash, tag_end, b">%s</%s>" % (text, qname)))
@@ -127,7 +128,7 @@ def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
 
     ``mtime_ns`` lets undo give a restored sidecar its old modification time back too.
     """
-    temporary = path.with_name(f".{path.name}.aescull-tmp-{os.getpid()}")
+    temporary = temporary_path(path)
     mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -142,6 +143,21 @@ def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(path.parent)
+
+
+def temporary_path(path: Path) -> Path:
+    """Where ``path``'s next version is written before it takes the name: hidden, same folder, ours."""
+    return path.with_name(f".{path.name}{_TEMPORARY_MARK}{os.getpid()}")
+
+
+def temporaries_of(path: Path) -> list[tuple[Path, int]]:
+    """Temp files left beside ``path`` by any aescull process, with the pid that wrote each."""
+    prefix = f".{path.name}{_TEMPORARY_MARK}"
+    try:
+        names = [entry.name for entry in os.scandir(path.parent) if entry.name.startswith(prefix)]
+    except OSError:
+        return []
+    return [(path.with_name(name), int(name[len(prefix) :])) for name in names if name[len(prefix) :].isdigit()]
 
 
 def fsync_directory(directory: Path) -> None:
@@ -263,7 +279,7 @@ def _tag_end(data: bytes, start: int) -> tuple[int, bool]:
 
 
 def _attribute_text(value: str) -> bytes:
-    return escape(value, {'"': "&quot;", "\n": "&#10;", "\t": "&#9;"}).encode()
+    return escape(value, {'"': "&quot;", "\n": "&#10;", "\t": "&#9;", "\r": "&#13;"}).encode()  # raw, a parser reads them as spaces
 
 
 def _insertion(data: bytes, document: _Document, missing: list[Key], updates: Mapping[Key, str]) -> tuple[int, int, bytes]:
