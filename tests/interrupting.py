@@ -64,6 +64,9 @@ def main(argv: list[str]) -> None:
         at_fsync(int(options[0]), mode.split("-")[0])
     else:
         raise SystemExit(f"unknown mode {mode!r}")
+    # The tests stand for Ctrl-C at a terminal; a suite started as a background job (`nohup ... &`,
+    # some CI runners) would otherwise hand this process SIGINT ignored, and nothing would stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     app(args=arguments, prog_name="aescull")
 
 
