@@ -1,0 +1,257 @@
+"""Which photos show the same moment (a burst, a near-duplicate), and which of each is best.
+
+Two photos are one moment when they were taken within ``window`` seconds of each other (EXIF
+capture time with its sub-second digits; the file's modification time when there is none) AND
+look alike (signature similarity at least ``similarity``). Time alone would merge a new scene
+shot a second later; looks alone would merge a scene shot again an hour later, so only
+``duplicates`` lets near-identical photos (similarity at least :data:`DUPLICATE_SIMILARITY`)
+join across any time gap: copies, exports, re-encodes.
+
+Pure functions, no I/O: score records in, the same records with ``group`` and ``rank_in_group``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
+
+from aescull.discover import is_raw
+
+if TYPE_CHECKING:
+    from aescull.scoring import ScoreRecord
+
+Item = TypeVar("Item")
+
+DEFAULT_BURST_WINDOW = 3.0
+DEFAULT_SIMILARITY = 0.8
+DUPLICATE_SIMILARITY = 0.95
+SIGNATURE_SIDE = 8
+# A thumbnail whose brightness varies less than this (standard deviation, pixels in [0, 1]) is
+# "flat": its layout is mostly noise, so it is made to look less like everything, never more.
+MIN_CONTRAST = 0.02
+_BLOCK = 1024  # signatures compared at once in the duplicate search: bounds its memory
+
+_TAKEN = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?([+-]\d{2}:\d{2})?$")
+
+
+def signature(pixels: np.ndarray) -> np.ndarray:
+    """The photo's layout of light and dark on an 8×8 grid, minus its mean, scaled to unit length.
+
+    The dot product of two signatures is the correlation of their thumbnails: blind to a change
+    of exposure (gain and offset), to blur and to the shifts and crops of a few percent between
+    burst frames, yet low for a different scene. Computed from the pixels the model already
+    gets (3×H×W, any size), so grouping needs no second decode and no particular model.
+    """
+    rgb = np.asarray(pixels, dtype=np.float64)
+    gray = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+    integral = np.pad(gray.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    cells = np.arange(SIGNATURE_SIDE)
+    (height, width), side = gray.shape, SIGNATURE_SIDE
+    top, bottom = cells * height // side, -(-(cells + 1) * height // side)  # as adaptive average pooling
+    left, right = cells * width // side, -(-(cells + 1) * width // side)
+    sums = integral[np.ix_(bottom, right)] - integral[np.ix_(top, right)] - integral[np.ix_(bottom, left)] + integral[np.ix_(top, left)]
+    thumbnail = sums / np.outer(bottom - top, right - left)
+    centred = (thumbnail - thumbnail.mean()).ravel()
+    return (centred / max(float(np.linalg.norm(centred)), MIN_CONTRAST * side)).astype(np.float32)
+
+
+def signature_bytes(vector: np.ndarray) -> bytes:
+    """Half precision is plenty for a correlation and keeps a cached signature at 128 bytes."""
+    return vector.astype("<f2").tobytes()
+
+
+def signature_from_bytes(blob: bytes) -> np.ndarray | None:
+    vector = np.frombuffer(blob, dtype="<f2")
+    return vector.astype(np.float32) if vector.size == SIGNATURE_SIDE * SIGNATURE_SIDE else None
+
+
+def capture_time(taken: str | None, mtime_ns: int | None) -> float | None:
+    """Seconds since the epoch: EXIF ``taken`` (with its fraction) when readable, else the file time.
+
+    A ``taken`` without a UTC offset is read as UTC: photos from one camera stay comparable,
+    which is all a burst needs.
+    """
+    match = _TAKEN.match(taken or "")
+    try:
+        stamp = datetime.fromisoformat(match[1] + (match[3] or "+00:00")) if match else None
+    except ValueError:  # a field out of range
+        stamp = None
+    if stamp is not None and match is not None:
+        return stamp.astimezone(timezone.utc).timestamp() + (float(f"0.{match[2]}") if match[2] else 0.0)
+    return None if mtime_ns is None else mtime_ns / 1e9
+
+
+@dataclass
+class _Member:
+    index: int
+    time: float
+    path: str
+    score: float
+    signature: np.ndarray | None
+
+
+@dataclass
+class _Group:
+    members: list[_Member] = field(default_factory=list)
+
+    @property
+    def last_time(self) -> float:
+        return self.members[-1].time
+
+
+def _similar(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    return -1.0 if a is None or b is None else float(np.dot(a, b))
+
+
+def _link(member: _Member, group: _Group, window: float) -> float:
+    """How much ``member`` looks like the photos of ``group`` shot within the window of it."""
+    nearby = [other for other in group.members if member.time - other.time <= window]
+    return max((_similar(member.signature, other.signature) for other in nearby), default=-1.0)
+
+
+def _moments(members: list[_Member], window: float, similarity: float) -> list[_Group]:
+    """Walk the photos in time order: each joins every open group it looks like (merging them:
+    a frame can bridge two halves of a burst that the frames between did not), or starts one."""
+    groups: list[_Group] = []
+    open_groups: list[_Group] = []
+    for member in sorted(members, key=lambda item: (item.time, item.path)):
+        open_groups = [group for group in open_groups if member.time - group.last_time <= window]
+        alike = [group for group in open_groups if _link(member, group, window) >= similarity]
+        if not alike:
+            group = _Group([member])
+            groups.append(group)
+            open_groups.append(group)
+            continue
+        joined = alike[0]
+        for other in alike[1:]:
+            joined.members.extend(other.members)
+            groups.remove(other)
+            open_groups.remove(other)
+        joined.members.sort(key=lambda item: (item.time, item.path))
+        joined.members.append(member)
+    return groups
+
+
+def _merge_duplicates(groups: list[_Group], threshold: float) -> list[_Group]:
+    """Union the groups holding near-identical photos, whatever their times (all pairs, in blocks)."""
+    members = [(position, member) for position, group in enumerate(groups) for member in group.members if member.signature is not None]
+    if len(members) < 2:
+        return groups
+    parent = list(range(len(groups)))
+
+    def root(node: int) -> int:
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    owner = np.array([position for position, _ in members])
+    matrix = np.stack([member.signature for _, member in members]).astype(np.float32)
+    for start in range(0, len(members), _BLOCK):
+        block = matrix[start : start + _BLOCK] @ matrix.T
+        rows, columns = np.nonzero(block >= threshold)
+        for row, column in zip(rows + start, columns):
+            if owner[row] != owner[column]:
+                first, second = root(owner[row]), root(owner[column])
+                parent[max(first, second)] = min(first, second)
+    merged: dict[int, _Group] = {}
+    for position, group in enumerate(groups):
+        merged.setdefault(root(position), _Group()).members.extend(group.members)
+    return list(merged.values())
+
+
+def _group_ids(groups: list[_Group], records: Sequence[ScoreRecord]) -> list[str]:
+    """Named after the group's first photo (file name and capture time), so the id survives
+    reruns, other photos coming and going, and the library moving; clashes get a suffix."""
+    ids, seen = [], set()
+    for group in groups:
+        first = min(group.members, key=lambda member: (member.time, member.path))
+        record = records[first.index]
+        anchor = f"{record.path.name}\0{record.taken or record.mtime_ns}"
+        name = "g" + hashlib.sha1(anchor.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        unique, suffix = name, 2
+        while unique in seen:
+            unique, suffix = f"{name}-{suffix}", suffix + 1
+        seen.add(unique)
+        ids.append(unique)
+    return ids
+
+
+def group_records(
+    records: Sequence[ScoreRecord],
+    window: float = DEFAULT_BURST_WINDOW,
+    similarity: float = DEFAULT_SIMILARITY,
+    duplicates: bool = False,
+) -> list[ScoreRecord]:
+    """The records, in their order, with ``group`` and ``rank_in_group`` (1 = best) filled.
+
+    Failed records get neither. The RAW file of a RAW+JPEG pair takes its JPEG's group and rank:
+    the pair is one shot. Within a group, higher scores rank first; equal scores by path.
+    """
+    paths = {record.path for record in records if record.ok}
+    followers = {index for index, record in enumerate(records) if record.ok and record.pair in paths and is_raw(record.path)}
+    members = [
+        _Member(index, time, str(record.path), record.score, record.signature)
+        for index, record in enumerate(records)
+        if record.ok and index not in followers and (time := capture_time(record.taken, record.mtime_ns)) is not None
+    ]
+    groups = _moments(members, window, similarity)
+    if duplicates:
+        groups = _merge_duplicates(groups, max(similarity, DUPLICATE_SIMILARITY))
+    groups.sort(key=lambda group: min((member.time, member.path) for member in group.members))
+    placed: dict[int, tuple[str, int]] = {}
+    for group_id, group in zip(_group_ids(groups, records), groups):
+        for rank, member in enumerate(sorted(group.members, key=lambda member: (-member.score, member.path)), start=1):
+            placed[member.index] = (group_id, rank)
+    by_path = {records[index].path: place for index, place in placed.items()}
+    for index in followers:
+        placed[index] = by_path[records[index].pair]
+    return [
+        replace(record, group=placed[index][0], rank_in_group=placed[index][1]) if index in placed else record
+        for index, record in enumerate(records)
+    ]
+
+
+def all_but_best(
+    items: Sequence[Item],
+    keep: int,
+    group_of: Callable[[Item], str | None],
+    score_of: Callable[[Item], float],
+    path_of: Callable[[Item], str],
+) -> list[Item]:
+    """Every item except the ``keep`` best of its group (equal scores by path, as ranks are);
+    an item without a group is a group of its own, so it is always kept."""
+    by_group: dict[str, list[Item]] = {}
+    for item in items:
+        group = group_of(item)
+        if group is not None:
+            by_group.setdefault(group, []).append(item)
+    culled = []
+    for members in by_group.values():
+        culled.extend(sorted(members, key=lambda item: (-score_of(item), path_of(item)))[keep:])
+    return culled
+
+
+def order_by_group(records: Sequence[ScoreRecord], top: int | None = None, bottom: int | None = None) -> list[ScoreRecord]:
+    """Whole groups ranked by their best photo (best first; with ``bottom`` worst first), each group
+    listed best first; ``top``/``bottom`` count groups. Failures go last, and are left out of a
+    selection, as in the ungrouped ranking."""
+    by_group: dict[str, list[ScoreRecord]] = {}
+    for record in records:
+        if record.group is not None:
+            by_group.setdefault(record.group, []).append(record)
+    best = {group: max(member.score for member in members) for group, members in by_group.items()}  # type: ignore[type-var]
+    worst_first = bottom is not None
+    order = sorted(by_group, key=lambda group: (best[group] if worst_first else -best[group], group))  # type: ignore[operator]
+    if top is not None or bottom is not None:
+        order = order[: top if top is not None else bottom]
+    listed = [member for group in order for member in sorted(by_group[group], key=lambda member: (member.rank_in_group, str(member.path)))]
+    if top is None and bottom is None:
+        listed += [record for record in records if record.group is None]
+    return listed
