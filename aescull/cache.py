@@ -117,17 +117,7 @@ class ScoreCache:
             os.replace(self.path, f"{self.path}.corrupt")
 
     def get(self, key: FileKey) -> CachedScore | None:
-        if self._db is None:
-            return None
-        try:
-            row = self._db.execute(
-                "SELECT score, width, height, taken, camera FROM scores "
-                "WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
-                (key.path, self.model, self.max_side, key.size, key.mtime_ns),
-            ).fetchone()
-        except sqlite3.DatabaseError as error:
-            log.warning("cache lookup failed (%s); scoring without it", error)
-            return None
+        row = self._lookup("SELECT score, width, height, taken, camera FROM scores", key)
         return CachedScore(*row) if row else None
 
     def put_many(self, items: Iterable[tuple[FileKey, CachedScore]]) -> None:
@@ -135,34 +125,35 @@ class ScoreCache:
             (k.path, self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
             for k, v in items
         ]
-        if not rows or self._db is None:
-            return
-        try:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        except sqlite3.DatabaseError as error:
-            log.warning("cache write failed (%s); scores are still printed", error)
+        self._store("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
 
     def get_signature(self, key: FileKey) -> bytes | None:
+        row = self._lookup("SELECT signature FROM signatures", key)
+        return bytes(row[0]) if row else None
+
+    def put_signatures(self, items: Iterable[tuple[FileKey, bytes]]) -> None:
+        rows = [(k.path, self.model, self.max_side, k.size, k.mtime_ns, blob) for k, blob in items]
+        self._store("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?,?)", rows)
+
+    def _lookup(self, select: str, key: FileKey) -> tuple | None:
+        """The row of this file version, model and working size; a failing cache is a miss."""
         if self._db is None:
             return None
         try:
-            row = self._db.execute(
-                "SELECT signature FROM signatures WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
+            return self._db.execute(
+                f"{select} WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
                 (key.path, self.model, self.max_side, key.size, key.mtime_ns),
             ).fetchone()
         except sqlite3.DatabaseError as error:
             log.warning("cache lookup failed (%s); scoring without it", error)
             return None
-        return bytes(row[0]) if row else None
 
-    def put_signatures(self, items: Iterable[tuple[FileKey, bytes]]) -> None:
-        rows = [(k.path, self.model, self.max_side, k.size, k.mtime_ns, blob) for k, blob in items]
+    def _store(self, statement: str, rows: list[tuple]) -> None:
         if not rows or self._db is None:
             return
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?,?)", rows)
+                self._db.executemany(statement, rows)
         except sqlite3.DatabaseError as error:
             log.warning("cache write failed (%s); scores are still printed", error)
 
