@@ -71,7 +71,10 @@ BurstWindowOpt = Annotated[
 ]
 SimilarityOpt = Annotated[
     float,
-    typer.Option("--similarity", min=-1.0, max=1.0, help="How alike photos of one moment must look: correlation of their 8×8 thumbnails (with --groups)."),
+    typer.Option(
+        "--similarity", min=-1.0, max=1.0,
+        help="How alike photos of one moment must look, -1..1: correlation of 8×8 thumbnails minus a colour difference (with --groups).",
+    ),
 ]
 DuplicatesOpt = Annotated[
     bool, typer.Option("--duplicates", help="Also group near-identical photos (copies, exports) whatever their capture times (with --groups).")

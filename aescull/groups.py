@@ -2,7 +2,7 @@
 
 Two photos are one moment when they were taken within ``window`` seconds of each other (EXIF
 capture time with its sub-second digits; the file's modification time when there is none) AND
-look alike (signature similarity at least ``similarity``). Time alone would merge a new scene
+look alike (:func:`similarity_of` their signatures at least ``similarity``). Time alone would merge a new scene
 shot a second later; looks alone would merge a scene shot again an hour later, so only
 ``duplicates`` lets near-identical photos (similarity at least :data:`DUPLICATE_SIMILARITY`)
 join across any time gap: copies, exports, re-encodes.
@@ -29,24 +29,28 @@ if TYPE_CHECKING:
 Item = TypeVar("Item")
 
 DEFAULT_BURST_WINDOW = 3.0
-DEFAULT_SIMILARITY = 0.8
+DEFAULT_SIMILARITY = 0.7
 DUPLICATE_SIMILARITY = 0.95
 SIGNATURE_SIDE = 8
+_LAYOUT = SIGNATURE_SIDE * SIGNATURE_SIDE  # signature = layout values, then the 2 colour values
 # A thumbnail whose brightness varies less than this (standard deviation, pixels in [0, 1]) is
 # "flat": its layout is mostly noise, so it is made to look less like everything, never more.
 MIN_CONTRAST = 0.02
+# Similarity lost per unit of colour difference. Burst frames differ by at most ~0.03 in
+# chromaticity (measured on the synthetic bursts: exposure and blur barely move it), different
+# scenes with the same light-and-dark layout (a grey lamp, a green leaf) by 0.1 and more.
+COLOUR_WEIGHT = 2.0
 _BLOCK = 1024  # signatures compared at once in the duplicate search: bounds its memory
 
 _TAKEN = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?([+-]\d{2}:\d{2})?$")
 
 
 def signature(pixels: np.ndarray) -> np.ndarray:
-    """The photo's layout of light and dark on an 8×8 grid, minus its mean, scaled to unit length.
+    """The photo's layout of light and dark on an 8×8 grid (minus its mean, scaled to unit
+    length), then its mean colour as chromaticity (red and green shares of R+G+B).
 
-    The dot product of two signatures is the correlation of their thumbnails: blind to a change
-    of exposure (gain and offset), to blur and to the shifts and crops of a few percent between
-    burst frames, yet low for a different scene. Computed from the pixels the model already
-    gets (3×H×W, any size), so grouping needs no second decode and no particular model.
+    Computed from the pixels the model already gets (3×H×W in [0, 1], any size), so grouping
+    needs no second decode and works with any model. See :func:`similarity_of`.
     """
     rgb = np.asarray(pixels, dtype=np.float64)
     gray = 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
@@ -58,17 +62,34 @@ def signature(pixels: np.ndarray) -> np.ndarray:
     sums = integral[np.ix_(bottom, right)] - integral[np.ix_(top, right)] - integral[np.ix_(bottom, left)] + integral[np.ix_(top, left)]
     thumbnail = sums / np.outer(bottom - top, right - left)
     centred = (thumbnail - thumbnail.mean()).ravel()
-    return (centred / max(float(np.linalg.norm(centred)), MIN_CONTRAST * side)).astype(np.float32)
+    layout = centred / max(float(np.linalg.norm(centred)), MIN_CONTRAST * side)
+    means = rgb.reshape(3, -1).mean(axis=1)
+    colour = means[:2] / max(float(means.sum()), 1e-6)
+    return np.concatenate([layout, colour]).astype(np.float32)
+
+
+def similarity_of(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Correlation of the two layouts, minus ``COLOUR_WEIGHT`` times their largest colour difference.
+
+    The correlation is blind to a change of exposure (gain and offset), to blur and to the
+    shifts and crops of a few percent between burst frames, yet low for a different scene;
+    chromaticity survives exposure changes too, and tells apart scenes whose light and dark
+    happen to fall alike. From -1 (nothing alike, or a signature missing) to 1.
+    """
+    if a is None or b is None:
+        return -1.0
+    alike = float(np.dot(a[:_LAYOUT], b[:_LAYOUT])) - COLOUR_WEIGHT * float(np.abs(a[_LAYOUT:] - b[_LAYOUT:]).max())
+    return max(alike, -1.0)
 
 
 def signature_bytes(vector: np.ndarray) -> bytes:
-    """Half precision is plenty for a correlation and keeps a cached signature at 128 bytes."""
+    """Half precision is plenty for a correlation and keeps a cached signature at 132 bytes."""
     return vector.astype("<f2").tobytes()
 
 
 def signature_from_bytes(blob: bytes) -> np.ndarray | None:
     vector = np.frombuffer(blob, dtype="<f2")
-    return vector.astype(np.float32) if vector.size == SIGNATURE_SIDE * SIGNATURE_SIDE else None
+    return vector.astype(np.float32) if vector.size == _LAYOUT + 2 else None
 
 
 def capture_time(taken: str | None, mtime_ns: int | None) -> float | None:
@@ -105,14 +126,14 @@ class _Group:
         return self.members[-1].time
 
 
-def _similar(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    return -1.0 if a is None or b is None else float(np.dot(a, b))
-
-
 def _link(member: _Member, group: _Group, window: float) -> float:
-    """How much ``member`` looks like the photos of ``group`` shot within the window of it."""
-    nearby = [other for other in group.members if member.time - other.time <= window]
-    return max((_similar(member.signature, other.signature) for other in nearby), default=-1.0)
+    """How much ``member`` looks like the photos of ``group`` shot within the window before it."""
+    best = -1.0
+    for other in reversed(group.members):  # in time order, so the walk stops at the window's edge
+        if member.time - other.time > window:
+            break
+        best = max(best, similarity_of(member.signature, other.signature))
+    return best
 
 
 def _moments(members: list[_Member], window: float, similarity: float) -> list[_Group]:
@@ -152,12 +173,13 @@ def _merge_duplicates(groups: list[_Group], threshold: float) -> list[_Group]:
         return node
 
     owner = np.array([position for position, _ in members])
-    matrix = np.stack([member.signature for _, member in members]).astype(np.float32)
+    signatures = np.stack([member.signature for _, member in members]).astype(np.float32)
+    layouts = signatures[:, :_LAYOUT]
     for start in range(0, len(members), _BLOCK):
-        block = matrix[start : start + _BLOCK] @ matrix.T
-        rows, columns = np.nonzero(block >= threshold)
+        # The colour term only lowers similarity: pairs whose layouts correlate enough are the candidates.
+        rows, columns = np.nonzero(layouts[start : start + _BLOCK] @ layouts.T >= threshold)
         for row, column in zip(rows + start, columns):
-            if owner[row] != owner[column]:
+            if owner[row] != owner[column] and similarity_of(signatures[row], signatures[column]) >= threshold:
                 first, second = root(owner[row]), root(owner[column])
                 parent[max(first, second)] = min(first, second)
     merged: dict[int, _Group] = {}

@@ -14,7 +14,7 @@ WIDTH, HEIGHT = 160, 120
 START = datetime(2024, 6, 1, 9, 0, 0)
 
 
-def scene_pixels(scene: str, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+def scene_pixels(scene: str, width: int = WIDTH, height: int = HEIGHT, tint: tuple[float, float, float] = (1.0, 0.9, 0.8)) -> np.ndarray:
     """Clearly different layouts of light and dark (a texture on top, so JPEG has detail to keep)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = x / width, y / height
@@ -29,13 +29,12 @@ def scene_pixels(scene: str, width: int = WIDTH, height: int = HEIGHT) -> np.nda
     else:
         raise ValueError(scene)
     texture = np.random.default_rng(len(scene)).normal(0, 8, size=(height, width))
-    tint = np.array([1.0, 0.9, 0.8], dtype=np.float32)
-    return np.clip((light + texture)[..., None] * tint, 0, 255).astype(np.uint8)
+    return np.clip((light + texture)[..., None] * np.array(tint, dtype=np.float32), 0, 255).astype(np.uint8)
 
 
-def burst_frame(scene: str, shift: int = 0, gain: float = 1.0, blur: float = 0.0) -> Image.Image:
+def burst_frame(scene: str, shift: int = 0, gain: float = 1.0, blur: float = 0.0, tint: tuple[float, float, float] = (1.0, 0.9, 0.8)) -> Image.Image:
     """One frame: the scene moved by ``shift`` pixels, exposed ``gain`` times brighter, blurred."""
-    big = Image.fromarray(scene_pixels(scene, WIDTH + 16, HEIGHT + 16))
+    big = Image.fromarray(scene_pixels(scene, WIDTH + 16, HEIGHT + 16, tint))
     frame = big.crop((8 + shift, 8 + shift // 2, 8 + shift + WIDTH, 8 + shift // 2 + HEIGHT))
     if gain != 1.0:
         frame = Image.fromarray(np.clip(np.asarray(frame, dtype=np.float32) * gain, 0, 255).astype(np.uint8))

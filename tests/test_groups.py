@@ -21,6 +21,7 @@ from aescull.groups import (
     group_records,
     order_by_group,
     signature,
+    similarity_of,
 )
 from aescull.scoring import ScoreRecord
 from aescull.weights import LoadedModel
@@ -31,7 +32,7 @@ def signature_of(image: Image.Image) -> np.ndarray:
     return signature(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0)
 
 
-def record(name: str, seconds: float, scene: str = "disc", score: float = 0.5, **frame: float) -> ScoreRecord:
+def record(name: str, seconds: float, scene: str = "disc", score: float = 0.5, **frame: object) -> ScoreRecord:
     """A scored photo taken ``seconds`` after 09:00:00 (EXIF time with milliseconds)."""
     taken = (START + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
     return ScoreRecord(Path(name), score, taken=taken, mtime_ns=1, size=1, signature=signature_of(burst_frame(scene, **frame)))  # type: ignore[arg-type]
@@ -61,17 +62,28 @@ def test_subsecond_exif_fields_reach_the_taken_column(tmp_path: Path) -> None:
     assert decode(path, max_side=32).info.taken == "2024-06-01T09:00:00.375"
 
 
+def similarity(a: ScoreRecord, b: ScoreRecord) -> float:
+    return similarity_of(a.signature, b.signature)
+
+
 def test_signature_ignores_exposure_blur_and_small_shifts_but_not_another_scene() -> None:
     disc = signature_of(burst_frame("disc"))
     for variant in (burst_frame("disc", gain=0.7), burst_frame("disc", blur=2.0), burst_frame("disc", shift=4, gain=1.3, blur=1.5)):
-        assert float(disc @ signature_of(variant)) >= 0.95
+        assert similarity_of(disc, signature_of(variant)) >= 0.9
     for scene in SCENES[1:]:
-        assert float(disc @ signature_of(burst_frame(scene))) < DEFAULT_SIMILARITY - 0.3
+        assert similarity_of(disc, signature_of(burst_frame(scene))) < DEFAULT_SIMILARITY - 0.3
+
+
+def test_the_same_layout_in_another_colour_is_another_scene() -> None:
+    disc = signature_of(burst_frame("disc"))
+    green = signature_of(burst_frame("disc", tint=(0.5, 1.0, 0.3)))
+    assert float(disc[:64] @ green[:64]) > 0.99  # light and dark fall alike...
+    assert similarity_of(disc, green) < DEFAULT_SIMILARITY  # ...but the colour differs
 
 
 def test_a_flat_photo_looks_like_nothing_not_like_everything() -> None:
     flat = Image.new("RGB", (64, 48), (120, 120, 120))
-    assert float(signature_of(flat) @ signature_of(flat)) < DEFAULT_SIMILARITY
+    assert similarity_of(signature_of(flat), signature_of(flat)) < DEFAULT_SIMILARITY
 
 
 def test_frames_chain_within_the_window_and_a_pause_longer_than_it_splits() -> None:
@@ -93,15 +105,15 @@ def test_a_different_scene_within_the_window_is_its_own_group() -> None:
 
 def test_similarity_threshold_is_honoured() -> None:
     records = [record("a", 0.0), record("b", 0.5, "blobs")]
-    similarity = float(records[0].signature @ records[1].signature)  # type: ignore[operator]
-    assert groups_of(records, similarity=similarity - 0.01) == [{"a", "b"}]
-    assert groups_of(records, similarity=similarity + 0.01) == [{"a"}, {"b"}]
+    alike = similarity(*records)
+    assert groups_of(records, similarity=alike - 0.01) == [{"a", "b"}]
+    assert groups_of(records, similarity=alike + 0.01) == [{"a"}, {"b"}]
 
 
 def test_duplicates_far_apart_in_time_merge_only_when_asked() -> None:
     records = [record("a", 0.0), record("b", 0.4, shift=3), record("copy", 3600.0), record("similar", 7200.0, shift=12)]
-    copy_of_a = float(records[0].signature @ records[2].signature)  # type: ignore[operator]
-    merely_similar = max(float(records[index].signature @ records[3].signature) for index in range(3))  # type: ignore[operator]
+    copy_of_a = similarity(records[0], records[2])
+    merely_similar = max(similarity(records[index], records[3]) for index in range(3))
     assert copy_of_a >= DUPLICATE_SIMILARITY > merely_similar >= DEFAULT_SIMILARITY
     assert groups_of(records) == [{"a", "b"}, {"copy"}, {"similar"}]
     assert groups_of(records, duplicates=True) == [{"a", "b", "copy"}, {"similar"}]
@@ -110,9 +122,9 @@ def test_duplicates_far_apart_in_time_merge_only_when_asked() -> None:
 def test_a_frame_alike_to_two_partial_groups_joins_them() -> None:
     """Frames 1 and 2 differ (big shift), frame 3 is between them: all three are one burst."""
     records = [record("1", 0.0, shift=0), record("2", 0.2, shift=14), record("3", 0.4, shift=7)]
-    similarity = float(records[0].signature @ records[1].signature) + 0.01  # type: ignore[operator]
-    assert groups_of(records[:2], similarity=similarity) == [{"1"}, {"2"}]
-    assert groups_of(records, similarity=similarity) == [{"1", "2", "3"}]
+    threshold = similarity(records[0], records[1]) + 0.01
+    assert groups_of(records[:2], similarity=threshold) == [{"1"}, {"2"}]
+    assert groups_of(records, similarity=threshold) == [{"1", "2", "3"}]
 
 
 def test_ranks_are_best_first_ties_by_path_and_failures_get_no_group() -> None:
