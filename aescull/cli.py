@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
 import typer
 
 from aescull import __version__, actions
-from aescull.report import EMBED_LIMIT
 from aescull.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
+from aescull.report import EMBED_LIMIT
 
 if TYPE_CHECKING:
     from aescull.decode import Thumbnail

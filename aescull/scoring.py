@@ -45,7 +45,7 @@ class ScoreRecord:
     ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
     from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
     RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
-    what :mod:`aescull.groups` compares to find bursts (None when a cached row has none), and
+    what :mod:`aescull.groups` compares to find bursts (only when asked for), and
     ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`.
     """
 
@@ -158,7 +158,7 @@ class _Pipeline:
                 self._finish(job, self._copy_of(job, jpeg_row))
             return
         hit = self.cache.get(job.key) if self.cache else None
-        cached_signature = self.cache.get_signature(job.key) if self.cache and hit is not None else None
+        cached_signature = self.cache.get_signature(job.key) if self.cache and hit is not None and self.signatures else None
         vector = signature_from_bytes(cached_signature) if cached_signature is not None else None
         if hit is not None and (vector is not None or not self.signatures):  # grouping needs the signature
             record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True)
@@ -210,8 +210,9 @@ class _Pipeline:
             if score is None:
                 self._finish(job, self._error_record(job, "the model could not score this image"))
                 continue
-            vector = signature(photo.pixels.numpy())
-            self._finish(job, replace(self._record(job, score, info.width, info.height, info.taken, info.camera), signature=vector))
+            vector = signature(photo.pixels.numpy())  # cached even when not asked for: a later --groups run reads it
+            record = self._record(job, score, info.width, info.height, info.taken, info.camera)
+            self._finish(job, replace(record, signature=vector if self.signatures else None))
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
             fresh_signatures.append((job.key, signature_bytes(vector)))

@@ -189,6 +189,7 @@ def test_score_paths_gives_signatures_and_caches_them(tmp_path: Path, plumbing_m
     fresh = list(scoring.score_paths([shoot], model=plumbing_model, max_side=64, cache_file=cache, signatures=True))
     again = list(scoring.score_paths([shoot], model=plumbing_model, max_side=64, cache_file=cache, signatures=True))
     assert all(item.signature is not None and not item.cached for item in fresh)
+    assert all(item.signature is None for item in scoring.score_paths([shoot], model=plumbing_model, max_side=64))  # only when asked
     assert all(item.cached for item in again)
     for first, second in zip(fresh, again):
         assert np.allclose(first.signature, second.signature, atol=2e-3)  # type: ignore[arg-type]
