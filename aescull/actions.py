@@ -187,6 +187,10 @@ class Shot:
         """The burst the shot belongs to (its files share one: a RAW follows its JPEG)."""
         return min((row.group for row in self.rows if row.group is not None), default=None)
 
+    @property
+    def rank_in_group(self) -> int | None:
+        return min((row.rank_in_group for row in self.rows if row.rank_in_group is not None), default=None)
+
 
 def group_shots(rows: Iterable[ScoreRow]) -> list[Shot]:
     shots: dict[tuple[Path, str], Shot] = {}
@@ -338,8 +342,8 @@ def plan_cull(
 ) -> Plan:
     """Choose the weakest shots and plan the action: "move", "copy", "tag" or "list" (no operations).
 
-    With ``keep_best`` every shot but the N best of its group (rows' ``group``) is culled too, on
-    top of what ``rule`` (if any) culls.
+    With ``keep_best`` every shot but the N best of its group (rows' ``group`` and
+    ``rank_in_group``) is culled too, on top of what ``rule`` (if any) culls.
     """
     usable, refused = usable_rows(rows, check_staleness, exclude=destination)
     shots = group_shots(usable)
@@ -347,7 +351,8 @@ def plan_cull(
     culled = [] if rule is None else select_culled(shots, score_of=score_of, path_of=path_of, rule=rule, per_folder=per_folder)
     if keep_best is not None:
         chosen_ids = {id(shot) for shot in culled}
-        extra = [shot for shot in all_but_best(shots, keep_best, lambda shot: shot.group, score_of, path_of) if id(shot) not in chosen_ids]
+        ranked = all_but_best(shots, keep_best, lambda shot: shot.group, lambda shot: (shot.rank_in_group or 0, shot.path))
+        extra = [shot for shot in ranked if id(shot) not in chosen_ids]
         culled = sorted(culled + extra, key=lambda shot: (shot.score, shot.path))
     chosen = {id(shot) for shot in culled}
     plan = Plan(refused=refused, culled=culled, kept=[shot for shot in shots if id(shot) not in chosen])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
@@ -115,6 +115,8 @@ class _Member:
     path: str
     score: float
     signature: np.ndarray | None
+    pixels: int
+    has_capture_time: bool  # EXIF from the camera; an export often has none
 
 
 @dataclass
@@ -159,12 +161,24 @@ def _moments(members: list[_Member], window: float, similarity: float) -> list[_
     return groups
 
 
-def _merge_duplicates(groups: list[_Group], threshold: float) -> list[_Group]:
-    """Union the groups holding near-identical photos, whatever their times (all pairs, in blocks)."""
-    members = [(position, member) for position, group in enumerate(groups) for member in group.members if member.signature is not None]
-    if len(members) < 2:
-        return groups
-    parent = list(range(len(groups)))
+def _near_identical_pairs(members: Sequence[_Member], threshold: float) -> Iterator[tuple[int, int]]:
+    """Positions (i < j) of photos at least ``threshold`` alike, all pairs compared in blocks."""
+    usable = [position for position, member in enumerate(members) if member.signature is not None]
+    if len(usable) < 2:
+        return
+    signatures = np.stack([members[position].signature for position in usable]).astype(np.float32)
+    layouts = signatures[:, :_LAYOUT]
+    for start in range(0, len(usable), _BLOCK):
+        # The colour term only lowers similarity: pairs whose layouts correlate enough are the candidates.
+        rows, columns = np.nonzero(layouts[start : start + _BLOCK] @ layouts.T >= threshold)
+        for row, column in zip(rows + start, columns):
+            if row < column and similarity_of(signatures[row], signatures[column]) >= threshold:
+                yield usable[row], usable[column]
+
+
+def _components(size: int, pairs: Iterable[tuple[int, int]]) -> list[int]:
+    """Union-find: for each of ``size`` nodes, the smallest node it is connected to."""
+    parent = list(range(size))
 
     def root(node: int) -> int:
         while parent[node] != node:
@@ -172,20 +186,42 @@ def _merge_duplicates(groups: list[_Group], threshold: float) -> list[_Group]:
             node = parent[node]
         return node
 
-    owner = np.array([position for position, _ in members])
-    signatures = np.stack([member.signature for _, member in members]).astype(np.float32)
-    layouts = signatures[:, :_LAYOUT]
-    for start in range(0, len(members), _BLOCK):
-        # The colour term only lowers similarity: pairs whose layouts correlate enough are the candidates.
-        rows, columns = np.nonzero(layouts[start : start + _BLOCK] @ layouts.T >= threshold)
-        for row, column in zip(rows + start, columns):
-            if owner[row] != owner[column] and similarity_of(signatures[row], signatures[column]) >= threshold:
-                first, second = root(owner[row]), root(owner[column])
-                parent[max(first, second)] = min(first, second)
+    for first, second in pairs:
+        a, b = root(first), root(second)
+        parent[max(a, b)] = min(a, b)
+    return [root(node) for node in range(size)]
+
+
+def _merge_duplicates(groups: list[_Group], threshold: float) -> list[_Group]:
+    """Union the groups holding near-identical photos, whatever their times."""
+    members = [member for group in groups for member in group.members]
+    owner = [position for position, group in enumerate(groups) for _ in group.members]
+    links = ((owner[first], owner[second]) for first, second in _near_identical_pairs(members, threshold))
     merged: dict[int, _Group] = {}
-    for position, group in enumerate(groups):
-        merged.setdefault(root(position), _Group()).members.extend(group.members)
+    for position, root in enumerate(_components(len(groups), links)):
+        merged.setdefault(root, _Group()).members.extend(groups[position].members)
     return list(merged.values())
+
+
+def _ranked(members: list[_Member], threshold: float) -> list[_Member]:
+    """Best score first, equal scores by path; but copies of one frame (at least ``threshold``
+    alike) rank together at the place of the best of them: the one with the most pixels first,
+    then one with an EXIF capture time (from the camera) before one without (an export).
+
+    The model sees an export and its original at the same working size, so a resized or
+    re-encoded copy can score a hair above the original (measured: up to 0.025 for a quality-75
+    re-encode); keeping the copy would lose pixels or add artefacts. Burst frames alike enough to
+    count as copies have the same size and EXIF, so among them the score still decides.
+    """
+    roots = _components(len(members), _near_identical_pairs(members, threshold))
+    best: dict[int, tuple[float, str]] = {}
+    for member, root in zip(members, roots):
+        best[root] = min(best.get(root, (1.0, member.path)), (-member.score, member.path))
+    def key(position: int) -> tuple:
+        member = members[position]
+        return best[roots[position]], -member.pixels, not member.has_capture_time, -member.score, member.path
+
+    return [members[position] for position in sorted(range(len(members)), key=key)]
 
 
 def _group_ids(groups: list[_Group], records: Sequence[ScoreRecord]) -> list[str]:
@@ -214,22 +250,24 @@ def group_records(
     """The records, in their order, with ``group`` and ``rank_in_group`` (1 = best) filled.
 
     Failed records get neither. The RAW file of a RAW+JPEG pair takes its JPEG's group and rank:
-    the pair is one shot. Within a group, higher scores rank first; equal scores by path.
+    the pair is one shot. Within a group, higher scores rank first (see :func:`_ranked` for
+    copies of one frame); equal scores by path.
     """
     paths = {record.path for record in records if record.ok}
     followers = {index for index, record in enumerate(records) if record.ok and record.pair in paths and is_raw(record.path)}
     members = [
-        _Member(index, time, str(record.path), record.score, record.signature)
+        _Member(index, time, str(record.path), record.score, record.signature, (record.width or 0) * (record.height or 0), record.taken is not None)
         for index, record in enumerate(records)
         if record.ok and index not in followers and (time := capture_time(record.taken, record.mtime_ns)) is not None
     ]
     groups = _moments(members, window, similarity)
+    near_identical = max(similarity, DUPLICATE_SIMILARITY)
     if duplicates:
-        groups = _merge_duplicates(groups, max(similarity, DUPLICATE_SIMILARITY))
+        groups = _merge_duplicates(groups, near_identical)
     groups.sort(key=lambda group: min((member.time, member.path) for member in group.members))
     placed: dict[int, tuple[str, int]] = {}
     for group_id, group in zip(_group_ids(groups, records), groups):
-        for rank, member in enumerate(sorted(group.members, key=lambda member: (-member.score, member.path)), start=1):
+        for rank, member in enumerate(_ranked(group.members, near_identical), start=1):
             placed[member.index] = (group_id, rank)
     by_path = {records[index].path: place for index, place in placed.items()}
     for index in followers:
@@ -240,15 +278,9 @@ def group_records(
     ]
 
 
-def all_but_best(
-    items: Sequence[Item],
-    keep: int,
-    group_of: Callable[[Item], str | None],
-    score_of: Callable[[Item], float],
-    path_of: Callable[[Item], str],
-) -> list[Item]:
-    """Every item except the ``keep`` best of its group (equal scores by path, as ranks are);
-    an item without a group is a group of its own, so it is always kept."""
+def all_but_best(items: Sequence[Item], keep: int, group_of: Callable[[Item], str | None], rank_of: Callable[[Item], object]) -> list[Item]:
+    """Every item except the ``keep`` first of its group by ``rank_of`` (rank in group, then
+    something unique such as the path); an item without a group is a group of its own, so kept."""
     by_group: dict[str, list[Item]] = {}
     for item in items:
         group = group_of(item)
@@ -256,7 +288,7 @@ def all_but_best(
             by_group.setdefault(group, []).append(item)
     culled = []
     for members in by_group.values():
-        culled.extend(sorted(members, key=lambda item: (-score_of(item), path_of(item)))[keep:])
+        culled.extend(sorted(members, key=rank_of)[keep:])  # type: ignore[arg-type]
     return culled
 
 

@@ -196,6 +196,7 @@ class Scores:
     precision: float
     recall: float
     best_kept: float
+    lesser_copy_kept: int  # bursts whose first-ranked file is a resized or re-encoded copy, not an original
     predicted_groups: int
     true_groups: int
     bursts: int
@@ -210,7 +211,8 @@ def _same_group_pairs(labels: dict[str, str]) -> set[tuple[str, str]]:
 
 def grouping_scores(truth: Sequence[TruthRow], predicted: dict[str, tuple[str, int]], duplicates: bool) -> Scores:
     """Pairwise precision and recall against the moments (or, with duplicates, the bursts), and how
-    often the frame ranked first in the group holding most of a burst is its sharp frame (or a copy of it).
+    often the frame ranked first in the group holding most of a burst is its sharp frame (or a copy
+    of it; how many of those were a resized or re-encoded copy rather than the original is counted).
 
     ``predicted`` maps each relative path to its (group, rank in group).
     """
@@ -222,14 +224,16 @@ def grouping_scores(truth: Sequence[TruthRow], predicted: dict[str, tuple[str, i
     recall = hits / len(true_pairs) if true_pairs else 1.0
     first_of_group = {group: path for path, (group, rank) in predicted.items() if rank == 1}
     by_path = {row.path: row for row in truth}
-    kept = 0
+    kept = lesser = 0
     bursts = sorted({row.burst for row in truth})
     for burst in bursts:
         frames = [row.path for row in truth if row.burst == burst and row.kind == "frame"]
         main_group = Counter(predicted[path][0] for path in frames).most_common(1)[0][0]
         winner = by_path.get(first_of_group.get(main_group, ""))
         kept += winner is not None and winner.burst == burst and winner.sharp
-    return Scores(precision, recall, kept / len(bursts), len(set(predicted_labels.values())), len(set(true_labels.values())), len(bursts))
+        lesser += winner is not None and winner.kind not in ("frame", "exact copy")
+    groups = len(set(predicted_labels.values()))
+    return Scores(precision, recall, kept / len(bursts), lesser, groups, len(set(true_labels.values())), len(bursts))
 
 
 # ---------------------------------------------------------------- command line
@@ -259,7 +263,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         result = grouping_scores(truth, predicted, duplicates)
         print(
             f"{label:28s}  precision {result.precision:.3f}  recall {result.recall:.3f}  "
-            f"best frame kept {result.best_kept:.1%} of {result.bursts} bursts  "
+            f"best frame kept {result.best_kept:.1%} of {result.bursts} bursts (a lesser copy of it: {result.lesser_copy_kept})  "
             f"({result.predicted_groups} groups found, {result.true_groups} true)"
         )
 

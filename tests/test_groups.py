@@ -35,7 +35,8 @@ def signature_of(image: Image.Image) -> np.ndarray:
 def record(name: str, seconds: float, scene: str = "disc", score: float = 0.5, **frame: object) -> ScoreRecord:
     """A scored photo taken ``seconds`` after 09:00:00 (EXIF time with milliseconds)."""
     taken = (START + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
-    return ScoreRecord(Path(name), score, taken=taken, mtime_ns=1, size=1, signature=signature_of(burst_frame(scene, **frame)))  # type: ignore[arg-type]
+    image = burst_frame(scene, **frame)  # type: ignore[arg-type]
+    return ScoreRecord(Path(name), score, image.width, image.height, taken=taken, mtime_ns=1, size=1, signature=signature_of(image))
 
 
 def groups_of(records: list[ScoreRecord], **options: object) -> list[set[str]]:
@@ -175,12 +176,29 @@ def test_order_by_group_lists_groups_by_their_best_each_best_first() -> None:
     assert [str(item.path) for item in order_by_group(grouped, bottom=1)] == ["d2", "d1"]
 
 
+def test_a_copy_with_fewer_pixels_ranks_below_its_original_even_scoring_a_hair_higher() -> None:
+    original = record("IMG_1.jpg", 0.0, score=0.60, shift=3)
+    small_copy = ScoreRecord(Path("export/IMG_1_small.jpg"), 0.61, width=80, height=60, taken=original.taken, mtime_ns=1, signature=original.signature)
+    sharper = record("IMG_2.jpg", 0.3, score=0.65, shift=0)
+    weaker = record("IMG_3.jpg", 0.6, score=0.40, shift=12)
+    ranks = {item.path.name: item.rank_in_group for item in group_records([small_copy, original, sharper, weaker])}
+    assert ranks == {"IMG_2.jpg": 1, "IMG_1.jpg": 2, "IMG_1_small.jpg": 3, "IMG_3.jpg": 4}
+
+
+def test_a_full_size_export_without_exif_ranks_below_the_camera_original() -> None:
+    original = record("IMG_1.jpg", 0.0, score=0.60)
+    exported_in_2027 = 1_800_000_000 * 10**9
+    export = ScoreRecord(Path("export/IMG_1.jpg"), 0.62, original.width, original.height, mtime_ns=exported_in_2027, signature=original.signature)
+    ranks = {str(item.path): item.rank_in_group for item in group_records([export, original], duplicates=True)}
+    assert ranks == {"IMG_1.jpg": 1, "export/IMG_1.jpg": 2}
+
+
 def test_all_but_best_keeps_n_per_group_and_ungrouped_items() -> None:
-    items = [("g1", 0.9, "a"), ("g1", 0.5, "b"), ("g1", 0.5, "c"), ("g2", 0.1, "d"), (None, 0.0, "e")]
-    culled = all_but_best(items, 1, group_of=lambda item: item[0], score_of=lambda item: item[1], path_of=lambda item: item[2])
+    items = [("g1", 1, "a"), ("g1", 2, "b"), ("g1", 3, "c"), ("g2", 1, "d"), (None, None, "e")]
+    culled = all_but_best(items, 1, group_of=lambda item: item[0], rank_of=lambda item: (item[1], item[2]))
     assert sorted(item[2] for item in culled) == ["b", "c"]
-    culled = all_but_best(items, 2, group_of=lambda item: item[0], score_of=lambda item: item[1], path_of=lambda item: item[2])
-    assert [item[2] for item in culled] == ["c"]  # equal scores: the later path goes first
+    culled = all_but_best(items, 2, group_of=lambda item: item[0], rank_of=lambda item: (item[1], item[2]))
+    assert [item[2] for item in culled] == ["c"]
 
 
 def test_score_paths_gives_signatures_and_caches_them(tmp_path: Path, plumbing_model: LoadedModel) -> None:

@@ -79,7 +79,7 @@ def test_pairwise_precision_recall_and_best_kept() -> None:
     truth = truth_rows(("a1", "a", True), ("a2", "a", False), ("a3", "a", False), ("b1", "b", False), ("b2", "b", True))
     perfect = {"a1": ("x", 1), "a2": ("x", 2), "a3": ("x", 3), "b1": ("y", 2), "b2": ("y", 1)}
     result = grouping_scores(truth, perfect, duplicates=False)
-    assert (result.precision, result.recall, result.best_kept) == (1.0, 1.0, 1.0)
+    assert (result.precision, result.recall, result.best_kept, result.lesser_copy_kept) == (1.0, 1.0, 1.0, 0)
     merged = {"a1": ("x", 1), "a2": ("x", 2), "a3": ("x", 3), "b1": ("x", 5), "b2": ("x", 4)}
     result = grouping_scores(truth, merged, duplicates=False)
     assert (result.precision, result.recall, result.best_kept) == (4 / 10, 1.0, 0.5)  # b's best is not first of the merged group
