@@ -49,15 +49,18 @@ _BLOCK = 1024  # signatures compared at once in the duplicate search: bounds its
 _TAKEN = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?([+-]\d{2}:\d{2})?$")
 
 
-def _cell_means(plane: np.ndarray, side: int) -> np.ndarray:
-    """The mean of each of side × side cells of a 2-D plane, cut as adaptive average pooling cuts them."""
-    integral = np.pad(plane.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    cells = np.arange(side)
-    height, width = plane.shape
-    top, bottom = cells * height // side, -(-(cells + 1) * height // side)
-    left, right = cells * width // side, -(-(cells + 1) * width // side)
-    sums = integral[np.ix_(bottom, right)] - integral[np.ix_(top, right)] - integral[np.ix_(bottom, left)] + integral[np.ix_(top, left)]
-    return sums / np.outer(bottom - top, right - left)
+def _cell_sums(rgb: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel pixel sums over side × side cells (3 × side × side), and each cell's pixel count.
+
+    One pass over the pixels (two ``reduceat``), so a signature costs about a millisecond.
+    """
+    _, height, width = rgb.shape
+    if height < side or width < side:  # a tiny photo: repeat its pixels so that no cell is empty
+        rgb = rgb.repeat(-(-side // height), axis=1).repeat(-(-side // width), axis=2)
+        _, height, width = rgb.shape
+    rows, columns = np.arange(side) * height // side, np.arange(side) * width // side
+    sums = np.add.reduceat(np.add.reduceat(rgb, rows, axis=1, dtype=np.float64), columns, axis=2)
+    return sums, np.outer(np.diff(rows, append=height), np.diff(columns, append=width))
 
 
 def signature(pixels: np.ndarray) -> np.ndarray:
@@ -67,12 +70,14 @@ def signature(pixels: np.ndarray) -> np.ndarray:
     Computed from the pixels the model already gets (3×H×W in [0, 1], any size), so grouping
     needs no second decode and works with any model. See :func:`similarity_of`.
     """
-    rgb = np.asarray(pixels, dtype=np.float64)
-    thumbnail = _cell_means(0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2], SIGNATURE_SIDE)
+    sums, counts = _cell_sums(np.asarray(pixels), SIGNATURE_SIDE)
+    means = sums / counts
+    thumbnail = 0.299 * means[0] + 0.587 * means[1] + 0.114 * means[2]
     centred = (thumbnail - thumbnail.mean()).ravel()
     layout = centred / max(float(np.linalg.norm(centred)), MIN_CONTRAST * SIGNATURE_SIDE)
-    colour = np.stack([_cell_means(channel, COLOUR_SIDE) for channel in rgb])
-    shares = colour[:2] / np.maximum(colour.sum(axis=0), 1e-6)
+    step = SIGNATURE_SIDE // COLOUR_SIDE
+    colour = sums.reshape(3, COLOUR_SIDE, step, COLOUR_SIDE, step).sum(axis=(2, 4))
+    shares = colour[:2] / np.maximum(colour.sum(axis=0), 1e-9)
     return np.concatenate([layout, shares.ravel()]).astype(np.float32)
 
 
