@@ -228,9 +228,11 @@ def _ranked(members: list[_Member], threshold: float) -> list[_Member]:
     count as copies have the same size and EXIF, so among them the score still decides.
     """
     roots = _components(len(members), _near_identical_pairs(members, threshold))
-    best: dict[int, tuple[float, str]] = {}
+    best: dict[int, tuple[float, str]] = {}  # per set of copies: its best (-score, path)
     for member, root in zip(members, roots):
-        best[root] = min(best.get(root, (1.0, member.path)), (-member.score, member.path))
+        candidate = (-member.score, member.path)
+        best[root] = min(best[root], candidate) if root in best else candidate
+
     def key(position: int) -> tuple:
         member = members[position]
         return best[roots[position]], -member.pixels, not member.has_capture_time, -member.score, member.path
