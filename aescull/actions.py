@@ -28,6 +28,7 @@ from pathlib import Path
 
 from aescull import xmp
 from aescull.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
+from aescull.groups import all_but_best
 
 JOURNAL_NAME = ".aescull-journal.jsonl"
 LOCK_NAME = ".aescull.lock"
@@ -62,6 +63,8 @@ class ScoreRow:
     pair: Path | None = None
     size: int | None = None
     mtime_ns: int | None = None
+    group: str | None = None
+    rank_in_group: int | None = None
 
 
 def read_score_rows(text: str) -> list[ScoreRow]:
@@ -114,6 +117,8 @@ def _row_from(record: dict, number: int) -> ScoreRow:
             pair=None if pair is None else Path(pair),
             size=number_of("size", int),
             mtime_ns=number_of("mtime_ns", int),
+            group=field_of("group"),
+            rank_in_group=number_of("rank_in_group", int),
         )
     except ValueError as error:
         raise ActionError(f"score rows: row {number} ({path}) has a malformed number: {error}") from None
@@ -176,6 +181,15 @@ class Shot:
     @property
     def path(self) -> str:
         return str(min(row.path for row in self.rows))
+
+    @property
+    def group(self) -> str | None:
+        """The burst the shot belongs to (its files share one: a RAW follows its JPEG)."""
+        return min((row.group for row in self.rows if row.group is not None), default=None)
+
+    @property
+    def rank_in_group(self) -> int | None:
+        return min((row.rank_in_group for row in self.rows if row.rank_in_group is not None), default=None)
 
 
 def group_shots(rows: Iterable[ScoreRow]) -> list[Shot]:
@@ -326,18 +340,29 @@ def usable_rows(rows: Iterable[ScoreRow], check_staleness: bool, exclude: Path |
 
 def plan_cull(
     rows: Sequence[ScoreRow],
-    rule: CullRule,
+    rule: CullRule | None,
     root: Path,
     action: str,
     destination: Path,
     per_folder: bool = False,
     check_staleness: bool = False,
     sidecar_style: str = "ext",
+    keep_best: int | None = None,
 ) -> Plan:
-    """Choose the weakest shots and plan the action: "move", "copy", "tag" or "list" (no operations)."""
+    """Choose the weakest shots and plan the action: "move", "copy", "tag" or "list" (no operations).
+
+    With ``keep_best`` every shot but the N best of its group (rows' ``group`` and
+    ``rank_in_group``) is culled too, on top of what ``rule`` (if any) culls.
+    """
     usable, refused = usable_rows(rows, check_staleness, exclude=destination)
     shots = group_shots(usable)
-    culled = select_culled(shots, score_of=lambda shot: shot.score, path_of=lambda shot: shot.path, rule=rule, per_folder=per_folder)
+    score_of, path_of = (lambda shot: shot.score), (lambda shot: shot.path)
+    culled = [] if rule is None else select_culled(shots, score_of=score_of, path_of=path_of, rule=rule, per_folder=per_folder)
+    if keep_best is not None:
+        chosen_ids = {id(shot) for shot in culled}
+        ranked = all_but_best(shots, keep_best, lambda shot: shot.group, lambda shot: (shot.rank_in_group or 0, shot.path))
+        extra = [shot for shot in ranked if id(shot) not in chosen_ids]
+        culled = sorted(culled + extra, key=lambda shot: (shot.score, shot.path))
     chosen = {id(shot) for shot in culled}
     plan = Plan(refused=refused, culled=culled, kept=[shot for shot in shots if id(shot) not in chosen])
     if action in ("move", "copy"):

@@ -35,6 +35,19 @@ CREATE TABLE IF NOT EXISTS scores (
     PRIMARY KEY (path, model, max_side)
 )
 """
+# Grouping signatures (aescull.groups) of the same file versions, kept apart so the score rows
+# keep their schema; a signature row without its score row is simply never looked up.
+_SIGNATURES = """
+CREATE TABLE IF NOT EXISTS signatures (
+    path TEXT NOT NULL,
+    model TEXT NOT NULL,
+    max_side INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    signature BLOB NOT NULL,
+    PRIMARY KEY (path, model, max_side)
+)
+"""
 
 
 def default_cache_path() -> Path:
@@ -98,6 +111,7 @@ class ScoreCache:
             if version not in (0, SCHEMA_VERSION):
                 db.execute("DROP TABLE IF EXISTS scores")
             db.execute(_SCHEMA)
+            db.execute(_SIGNATURES)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM scores WHERE rowid < 2").fetchone()
             db.commit()
@@ -113,17 +127,7 @@ class ScoreCache:
             os.replace(self.path, f"{self.path}.corrupt")
 
     def get(self, key: FileKey) -> CachedScore | None:
-        if self._db is None:
-            return None
-        try:
-            row = self._db.execute(
-                "SELECT score, width, height, taken, camera FROM scores "
-                "WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
-                (_stored_path(key.path), self.model, self.max_side, key.size, key.mtime_ns),
-            ).fetchone()
-        except sqlite3.DatabaseError as error:
-            log.warning("cache lookup failed (%s); scoring without it", error)
-            return None
+        row = self._lookup("SELECT score, width, height, taken, camera FROM scores", key)
         return CachedScore(*row) if row else None
 
     def put_many(self, items: Iterable[tuple[FileKey, CachedScore]]) -> None:
@@ -131,11 +135,35 @@ class ScoreCache:
             (_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
             for k, v in items
         ]
+        self._store("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def get_signature(self, key: FileKey) -> bytes | None:
+        row = self._lookup("SELECT signature FROM signatures", key)
+        return bytes(row[0]) if row else None
+
+    def put_signatures(self, items: Iterable[tuple[FileKey, bytes]]) -> None:
+        rows = [(_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, blob) for k, blob in items]
+        self._store("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?,?)", rows)
+
+    def _lookup(self, select: str, key: FileKey) -> tuple | None:
+        """The row of this file version, model and working size; a failing cache is a miss."""
+        if self._db is None:
+            return None
+        try:
+            return self._db.execute(
+                f"{select} WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
+                (_stored_path(key.path), self.model, self.max_side, key.size, key.mtime_ns),
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            log.warning("cache lookup failed (%s); scoring without it", error)
+            return None
+
+    def _store(self, statement: str, rows: list[tuple]) -> None:
         if not rows or self._db is None:
             return
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+                self._db.executemany(statement, rows)
         except sqlite3.DatabaseError as error:
             log.warning("cache write failed (%s); scores are still printed", error)
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
 import typer
 
 from aescull import __version__, actions
+from aescull.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
 from aescull.report import EMBED_LIMIT
 
 if TYPE_CHECKING:
@@ -67,6 +68,20 @@ WeightsOpt = Annotated[
     Optional[Path], typer.Option("--weights", help="Use this checkpoint instead of the bundled weights.", hidden=True, dir_okay=False)
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
+GroupsOpt = Annotated[bool, typer.Option("--groups", help="Find bursts and near-duplicates: add the group and rank_in_group columns.")]
+BurstWindowOpt = Annotated[
+    float, typer.Option("--burst-window", min=0.0, metavar="S", help="Photos of one moment are taken at most S seconds apart (with --groups).")
+]
+SimilarityOpt = Annotated[
+    float,
+    typer.Option(
+        "--similarity", min=-1.0, max=1.0,
+        help="How alike photos of one moment must look, -1..1: correlation of 8×8 thumbnails minus a colour difference (with --groups).",
+    ),
+]
+DuplicatesOpt = Annotated[
+    bool, typer.Option("--duplicates", help="Also group near-identical photos (copies, exports) whatever their capture times (with --groups).")
+]
 
 
 def _version(value: bool) -> None:
@@ -132,6 +147,7 @@ def _run(
     quiet: bool,
     loaded: LoadedModel | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
+    signatures: bool = False,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
@@ -148,6 +164,7 @@ def _run(
         recursive=recursive,
         cache_file=cache_file,
         on_thumbnail=on_thumbnail,
+        signatures=signatures,
         **({} if workers is None else {"workers": workers}),
     )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
@@ -170,14 +187,14 @@ def _load(weights: Path | None) -> LoadedModel:
         raise typer.Exit(2) from error
 
 
-def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None) -> None:
+def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False) -> None:
     from aescull.writers import open_writer
 
     with ExitStack() as stack:
         stream: TextIO = (
             stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
         )
-        writer = open_writer(fmt.value, stream)
+        writer = open_writer(fmt.value, stream, groups=groups)
         for record in records:
             writer.write(record)
         writer.close()
@@ -266,14 +283,25 @@ def score(
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
     debug: DebugOpt = False,
+    groups: GroupsOpt = False,
+    burst_window: BurstWindowOpt = DEFAULT_BURST_WINDOW,
+    similarity: SimilarityOpt = DEFAULT_SIMILARITY,
+    duplicates: DuplicatesOpt = False,
 ) -> None:
-    """Score photos: one row per file (CSV on stdout by default), in a stable order."""
+    """Score photos: one row per file (CSV on stdout by default), in a stable order.
+
+    With --groups, photos of one moment (taken within --burst-window seconds and alike, or with --duplicates near-identical at any time) share a `group` id, and `rank_in_group` 1 is the best of each; rows are printed once all are scored.
+    """
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
         records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
-        _write(tally.count(records), fmt, output)
+                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups)
+        if groups:
+            from aescull.groups import group_records
+
+            records = iter(group_records(list(records), burst_window, similarity, duplicates))
+        _write(tally.count(records), fmt, output, groups=groups)
         tally.finish(started, quiet)
 
 
@@ -293,16 +321,29 @@ def rank(
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
     debug: DebugOpt = False,
+    groups: GroupsOpt = False,
+    burst_window: BurstWindowOpt = DEFAULT_BURST_WINDOW,
+    similarity: SimilarityOpt = DEFAULT_SIMILARITY,
+    duplicates: DuplicatesOpt = False,
 ) -> None:
-    """Rank photos best first (or worst first with --bottom); failed files are listed last."""
+    """Rank photos best first (or worst first with --bottom); failed files are listed last.
+
+    With --groups, whole groups are ranked by their best photo, each group best first; --top/--bottom then count groups.
+    """
     if top is not None and bottom is not None:
         raise typer.BadParameter("use --top or --bottom, not both")
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
-        records = list(tally.count(_run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size,
-                                        workers=workers, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)))
-        _write(order_by_score(records, top=top, bottom=bottom), fmt, output)
+        records = list(tally.count(_run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+                                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups)))
+        if groups:
+            from aescull.groups import group_records, order_by_group
+
+            ordered = order_by_group(group_records(records, burst_window, similarity, duplicates), top=top, bottom=bottom)
+        else:
+            ordered = order_by_score(records, top=top, bottom=bottom)
+        _write(ordered, fmt, output, groups=groups)
         tally.finish(started, quiet)
 
 
@@ -338,10 +379,16 @@ JournalOpt = Annotated[
 ActPathsArg = Annotated[Optional[list[Path]], typer.Argument(help="Photos or folders to score and act on.", show_default=False)]
 
 
-def _score_rows(paths: list[Path], **scoring: object) -> tuple[list[actions.ScoreRow], int]:
-    """Score ``paths`` now; rows with errors were already warned about, so they are counted, not kept."""
+def _score_rows(paths: list[Path], grouping: tuple[float, float, bool] | None = None, **scoring: object) -> tuple[list[actions.ScoreRow], int]:
+    """Score ``paths`` now (and group them, given (window, similarity, duplicates)); rows with
+    errors were already warned about, so they are counted, not kept."""
+    records: Iterable[ScoreRecord] = _run(paths, signatures=grouping is not None, **scoring)  # type: ignore[arg-type]
+    if grouping is not None:
+        from aescull.groups import group_records
+
+        records = group_records(list(records), *grouping)
     rows, failed = [], 0
-    for record in _run(paths, **scoring):  # type: ignore[arg-type]
+    for record in records:
         if record.error:
             failed += 1
             continue
@@ -393,6 +440,9 @@ def cull(
     paths: ActPathsArg = None,
     below: Annotated[Optional[float], typer.Option("--below", help="Cull shots scoring below T (0..1).")] = None,
     bottom: Annotated[Optional[str], typer.Option("--bottom", help="Cull the N lowest shots, or the lowest P% (e.g. 10%).")] = None,
+    keep_best: Annotated[
+        Optional[int], typer.Option("--keep-best", min=1, help="Cull all but the N best shots of each burst or near-duplicate group (with --below: and those below T too).")
+    ] = None,
     per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
     move_to: Annotated[Optional[Path], typer.Option("--move-to", help="Move culled shots here (default: <library root>/_culled).", file_okay=False)] = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy culled shots instead of moving them.")] = False,
@@ -414,17 +464,26 @@ def cull(
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
     debug: DebugOpt = False,
+    burst_window: BurstWindowOpt = DEFAULT_BURST_WINDOW,
+    similarity: SimilarityOpt = DEFAULT_SIMILARITY,
+    duplicates: DuplicatesOpt = False,
 ) -> None:
     """Move (or copy, tag, list) the weakest shots; a RAW+JPEG pair, its sidecars and companions go together.
 
     Rows come from scoring PATH..., or from --from FILE, or from stdin when no PATH is given and stdin is not a terminal (`aescull score ~/Photos | aescull cull --below 0.4`). Saved rows whose file changed since scoring are refused. Every change is journaled: `aescull undo` reverts it.
+
+    --keep-best N keeps the N best shots of each moment (bursts found as by `score --groups`, with --burst-window, --similarity, --duplicates; saved rows must come from `aescull score --groups`).
     """
     from aescull.decide import CullRule, parse_bottom
 
-    if (below is None) == (bottom is None):
-        raise typer.BadParameter("give exactly one of --below T or --bottom N|P%")
+    if below is not None and bottom is not None:
+        raise typer.BadParameter("give one of --below T or --bottom N|P%, not both")
+    if keep_best is not None and bottom is not None:
+        raise typer.BadParameter("--keep-best combines with --below, not with --bottom")
+    if below is None and bottom is None and keep_best is None:
+        raise typer.BadParameter("give --below T, --bottom N|P% or --keep-best N")
     try:
-        rule = CullRule(below=below) if below is not None else parse_bottom(str(bottom))
+        rule = CullRule(below=below) if below is not None else parse_bottom(str(bottom)) if bottom is not None else None
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
@@ -433,26 +492,29 @@ def cull(
     action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
     started = time.monotonic()
     saved_rows = None if from_file is None else _rows_from(from_file)
+    if saved_rows is not None and keep_best is not None and any(row.error is None and row.group is None for row in saved_rows):
+        raise typer.BadParameter("--keep-best needs the rows' group column: save them with `aescull score --groups`", param_hint="--from")
     with _guard(debug):
         if saved_rows is not None:
             rows, failed = saved_rows, 0
             root = actions.library_root([row.path for row in rows])
         else:
             assert paths is not None
-            rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+            grouping = None if keep_best is None else (burst_window, similarity, duplicates)
+            rows, failed = _score_rows(paths, grouping, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
                                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
             root = actions.library_root(paths)
         destination = (move_to or root / actions.CULLED_FOLDER).absolute()
 
         def make_plan() -> actions.Plan:
             return actions.plan_cull(rows, rule, root, action, destination, per_folder=per_folder,
-                                     check_staleness=from_file is not None, sidecar_style=sidecar_style.value)
+                                     check_staleness=from_file is not None, sidecar_style=sidecar_style.value, keep_best=keep_best)
 
         outcome = None
         if action == "list" or dry_run:
             plan = make_plan()
             if action == "list":
-                _write([row for shot in plan.culled for row in shot.rows], fmt, None)  # type: ignore[misc]
+                _write([row for shot in plan.culled for row in shot.rows], fmt, None, groups=keep_best is not None)  # type: ignore[misc]
             else:
                 _print_plan(plan)
         else:

@@ -143,7 +143,9 @@ def _clean(text: object) -> str:
     return str(text).replace("\x00", "").strip()
 
 
-def _iso_time(value: str | None, offset: str | None) -> str | None:
+def _iso_time(value: str | None, offset: str | None, subsec: object = None) -> str | None:
+    """ISO-8601, with the camera's sub-second digits when it wrote them: a burst shoots many
+    frames within one second, and only the fraction tells them apart."""
     if not value:
         return None
     try:
@@ -151,6 +153,9 @@ def _iso_time(value: str | None, offset: str | None) -> str | None:
     except ValueError:
         return None
     iso = stamp.isoformat()
+    fraction = _clean(subsec) if subsec is not None else ""
+    if fraction.isdigit():
+        iso += "." + fraction
     offset = _clean(offset) if offset else ""
     if len(offset) == 6 and offset[0] in "+-" and offset[3] == ":":
         iso += offset
@@ -171,7 +176,8 @@ def _summary(values: dict[str, object]) -> ExifSummary:
         orientation = 1
     return ExifSummary(
         orientation=orientation if 1 <= orientation <= 8 else 1,
-        taken=_iso_time(values.get("taken") or values.get("digitized"), values.get("offset")),  # type: ignore[arg-type]
+        taken=_iso_time(values.get("taken") or values.get("digitized"), values.get("offset"),  # type: ignore[arg-type]
+                        values.get("subsec") if values.get("taken") else values.get("subsec_digitized")),
         camera=_camera(values.get("make"), values.get("model")),
     )
 
@@ -203,6 +209,8 @@ def read_exif(path: Path) -> ExifSummary:
             "taken": first("EXIF DateTimeOriginal"),
             "digitized": first("EXIF DateTimeDigitized"),
             "offset": first("EXIF OffsetTimeOriginal"),
+            "subsec": first("EXIF SubSecTimeOriginal"),
+            "subsec_digitized": first("EXIF SubSecTimeDigitized"),
             "make": first("Image Make"),
             "model": first("Image Model"),
         }
@@ -218,6 +226,8 @@ def _pillow_exif(image: Image.Image) -> ExifSummary:
             "taken": sub.get(0x9003),
             "digitized": sub.get(0x9004),
             "offset": sub.get(0x9011),
+            "subsec": sub.get(0x9291),
+            "subsec_digitized": sub.get(0x9292),
             "make": exif.get(0x010F),
             "model": exif.get(0x0110),
         }

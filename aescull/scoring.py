@@ -12,14 +12,16 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from aescull.cache import CachedScore, FileKey, ScoreCache
 from aescull.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.discover import Candidate, discover, is_raw
+from aescull.groups import signature, signature_bytes, signature_from_bytes
 from aescull.weights import LoadedModel, load_model
 
 log = logging.getLogger("aescull")
@@ -42,7 +44,9 @@ class ScoreRecord:
 
     ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
     from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
-    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score.
+    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
+    what :mod:`aescull.groups` compares to find bursts (only when asked for), and
+    ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`.
     """
 
     path: Path
@@ -56,6 +60,9 @@ class ScoreRecord:
     size: int | None = None
     mtime_ns: int | None = None
     cached: bool = False
+    group: str | None = None
+    rank_in_group: int | None = None
+    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -85,10 +92,12 @@ class _Pipeline:
         cache: ScoreCache | None,
         on_thumbnail: ThumbnailCallback | None = None,
         thumbnail_side: int = THUMBNAIL_SIDE,
+        signatures: bool = False,
     ) -> None:
         self.loaded = loaded
         self.on_thumbnail = on_thumbnail
         self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
+        self.signatures = signatures
         self.max_side = max_side
         self.batch_size = max(1, batch_size)
         self.cache = cache
@@ -149,8 +158,11 @@ class _Pipeline:
                 self._finish(job, self._copy_of(job, jpeg_row))
             return
         hit = self.cache.get(job.key) if self.cache else None
-        if hit is not None:
-            self._finish(job, self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True))
+        cached_signature = self.cache.get_signature(job.key) if self.cache and hit is not None and self.signatures else None
+        vector = signature_from_bytes(cached_signature) if cached_signature is not None else None
+        if hit is not None and (vector is not None or not self.signatures):  # grouping needs the signature
+            record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True)
+            self._finish(job, replace(record, signature=vector))
             return
         job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side)
         self.in_flight.append(job)
@@ -192,16 +204,21 @@ class _Pipeline:
                     log.debug("model failed", exc_info=single_error)
                     scores.append(None)
         fresh: list[tuple[FileKey, CachedScore]] = []
+        fresh_signatures: list[tuple[FileKey, bytes]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
                 self._finish(job, self._error_record(job, "the model could not score this image"))
                 continue
-            self._finish(job, self._record(job, score, info.width, info.height, info.taken, info.camera))
+            vector = signature(photo.pixels.numpy())  # cached even when not asked for: a later --groups run reads it
+            record = self._record(job, score, info.width, info.height, info.taken, info.camera)
+            self._finish(job, replace(record, signature=vector if self.signatures else None))
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
+            fresh_signatures.append((job.key, signature_bytes(vector)))
         if self.cache:
             self.cache.put_many(fresh)
+            self.cache.put_signatures(fresh_signatures)
 
     def _infer(self, batch: torch.Tensor) -> list[float]:
         with torch.inference_mode():
@@ -266,6 +283,7 @@ def score_paths(
     cache_file: str | os.PathLike[str] | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
     thumbnail_side: int = THUMBNAIL_SIDE,
+    signatures: bool = False,
 ) -> Iterator[ScoreRecord]:
     """Score every photo under ``paths``; one record per file, in a stable order.
 
@@ -274,13 +292,15 @@ def score_paths(
     model's working size; 0 scores native pixels. ``cache_file`` enables the SQLite cache (the
     CLI passes the user cache folder by default; the API caches only when asked).
     ``on_thumbnail`` receives a JPEG thumbnail (longest side at most ``thumbnail_side``) of every
-    photo this run decodes, cut from the scoring decode, for ``aescull report``.
+    photo this run decodes, cut from the scoring decode, for ``aescull report``. With
+    ``signatures`` every scored record carries its grouping signature: a cached score without
+    one is decoded again (once; the signature is cached from then on).
     """
     loaded = model if model is not None else load_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
     cache = ScoreCache(Path(cache_file), loaded.sha256, side) if cache_file is not None else None
     try:
-        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side)
+        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, signatures)
         yield from pipeline.run(discover(paths, recursive))
     finally:
         if cache:

@@ -12,6 +12,7 @@ if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
     from aescull.scoring import ScoreRecord
 
 COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
+GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.groups)
 FORMATS = ("csv", "jsonl", "table")
 
 
@@ -31,20 +32,23 @@ def _as_dict(record: ScoreRecord) -> dict[str, object]:
         "pair": None if record.pair is None else str(record.pair),
         "size": record.size,
         "mtime_ns": record.mtime_ns,
+        "group": record.group,
+        "rank_in_group": record.rank_in_group,
     }
 
 
 class CsvWriter:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
+        self.columns = columns
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(COLUMNS)
+        self.writer.writerow(columns)
         stream.flush()
 
     def write(self, record: ScoreRecord) -> None:
         row = _as_dict(record)
         row["score"] = _score_text(record.score)
-        self.writer.writerow(["" if row[name] is None else row[name] for name in COLUMNS])
+        self.writer.writerow(["" if row[name] is None else row[name] for name in self.columns])
         self.stream.flush()
 
     def close(self) -> None:
@@ -52,11 +56,13 @@ class CsvWriter:
 
 
 class JsonlWriter:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
+        self.columns = columns
 
     def write(self, record: ScoreRecord) -> None:
-        self.stream.write(json.dumps(_as_dict(record), ensure_ascii=False) + "\n")
+        row = _as_dict(record)
+        self.stream.write(json.dumps({name: row[name] for name in self.columns}, ensure_ascii=False) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -64,10 +70,12 @@ class JsonlWriter:
 
 
 class TableWriter:
-    """A table needs every row to size its columns, so it prints on close."""
+    """A table needs every row to size its columns, so it prints on close. With the group
+    columns, a rule separates consecutive groups, so ``rank --groups`` reads as one block per moment."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
+        self.grouped = all(name in columns for name in GROUP_COLUMNS)
         self.records: list[ScoreRecord] = []
 
     def write(self, record: ScoreRecord) -> None:
@@ -78,29 +86,37 @@ class TableWriter:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(box=None, header_style="bold")
-        for name, justify in (("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")):
+        from rich import box
+
+        table = Table(box=box.SIMPLE_HEAD if self.grouped else None, header_style="bold")
+        group_columns = (("group", "left"), ("rank", "right")) if self.grouped else ()
+        for name, justify in (*group_columns, ("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")):
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-        for record in self.records:
+        for position, record in enumerate(self.records):
             size = f"{record.width}×{record.height}" if record.width else ""
+            following = self.records[position + 1] if position + 1 < len(self.records) else None
+            group_cells = (record.group or "", "" if record.rank_in_group is None else str(record.rank_in_group)) if self.grouped else ()
             table.add_row(
+                *group_cells,
                 Text(str(record.path)),
                 _score_text(record.score),
                 size,
                 record.taken or "",
                 Text(record.camera or ""),
                 Text(record.error or "", style="red"),
+                end_section=self.grouped and following is not None and following.group != record.group,
             )
         Console(file=self.stream, soft_wrap=False, width=None if self.stream.isatty() else 200).print(table)
         self.stream.flush()
 
 
-WRITERS: dict[str, Callable[[TextIO], CsvWriter | JsonlWriter | TableWriter]] = {
+WRITERS: dict[str, Callable[[TextIO, tuple[str, ...]], CsvWriter | JsonlWriter | TableWriter]] = {
     "csv": CsvWriter,
     "jsonl": JsonlWriter,
     "table": TableWriter,
 }
 
 
-def open_writer(fmt: str, stream: TextIO) -> CsvWriter | JsonlWriter | TableWriter:
-    return WRITERS[fmt](stream)
+def open_writer(fmt: str, stream: TextIO, groups: bool = False) -> CsvWriter | JsonlWriter | TableWriter:
+    """``groups`` adds the ``group`` and ``rank_in_group`` columns of ``--groups``."""
+    return WRITERS[fmt](stream, COLUMNS + GROUP_COLUMNS if groups else COLUMNS)
