@@ -2,6 +2,8 @@
 
 A row is reused only when the file's absolute path, size and mtime_ns, the model's sha256 and
 the working size all match; anything else is a miss and gets re-scored (and overwritten). The
+native-resolution checks of ``--checks`` are kept beside the scores, keyed by file version and
+:data:`aescull.checks.CHECKS_VERSION` (they depend on neither the model nor the working size). The
 cache is a convenience, never a source of failure: a corrupt file is moved aside to
 ``<name>.corrupt`` and a fresh cache is started.
 """
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from aescull.checks import CHECKS_VERSION, Checks
 
 log = logging.getLogger("aescull")
 
@@ -33,6 +37,20 @@ CREATE TABLE IF NOT EXISTS scores (
     taken TEXT,
     camera TEXT,
     PRIMARY KEY (path, model, max_side)
+)
+"""
+# Added beside `scores` (CREATE IF NOT EXISTS), so older cache files keep their scores.
+_CHECKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checks (
+    path TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sharpness REAL,
+    exposure REAL NOT NULL,
+    clipped REAL NOT NULL,
+    noise REAL,
+    PRIMARY KEY (path, version)
 )
 """
 
@@ -87,7 +105,9 @@ class ScoreCache:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 db.execute("DROP TABLE IF EXISTS scores")
+                db.execute("DROP TABLE IF EXISTS checks")
             db.execute(_SCHEMA)
+            db.execute(_CHECKS_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM scores WHERE rowid < 2").fetchone()
             db.commit()
@@ -128,6 +148,30 @@ class ScoreCache:
                 self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
         except sqlite3.DatabaseError as error:
             log.warning("cache write failed (%s); scores are still printed", error)
+
+    def get_checks(self, key: FileKey) -> Checks | None:
+        """Cached measurements, judged by today's thresholds (a threshold change needs no re-measuring)."""
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT sharpness, exposure, clipped, noise FROM checks WHERE path=? AND version=? AND size=? AND mtime_ns=?",
+                (key.path, CHECKS_VERSION, key.size, key.mtime_ns),
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            log.warning("cache lookup failed (%s); measuring without it", error)
+            return None
+        return Checks.judged(*row) if row else None
+
+    def put_checks_many(self, items: Iterable[tuple[FileKey, Checks]]) -> None:
+        rows = [(k.path, CHECKS_VERSION, k.size, k.mtime_ns, c.sharpness, c.exposure, c.clipped, c.noise) for k, c in items]
+        if not rows or self._db is None:
+            return
+        try:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.DatabaseError as error:
+            log.warning("cache write failed (%s); checks are still printed", error)
 
     def close(self) -> None:
         if self._db is not None:

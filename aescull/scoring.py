@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from aescull.cache import CachedScore, FileKey, ScoreCache
+from aescull.checks import Checks
 from aescull.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.discover import Candidate, discover, is_raw
 from aescull.weights import LoadedModel, load_model
@@ -42,7 +43,8 @@ class ScoreRecord:
 
     ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
     from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
-    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score.
+    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``checks`` holds
+    the native-resolution measurements and the reasons a photo was flagged, when they were asked for.
     """
 
     path: Path
@@ -56,6 +58,7 @@ class ScoreRecord:
     size: int | None = None
     mtime_ns: int | None = None
     cached: bool = False
+    checks: Checks | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,11 +88,13 @@ class _Pipeline:
         cache: ScoreCache | None,
         on_thumbnail: ThumbnailCallback | None = None,
         thumbnail_side: int = THUMBNAIL_SIDE,
+        checks: bool = False,
     ) -> None:
         self.loaded = loaded
         self.on_thumbnail = on_thumbnail
         self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
         self.max_side = max_side
+        self.checks = checks
         self.batch_size = max(1, batch_size)
         self.cache = cache
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aescull-decode")
@@ -149,10 +154,11 @@ class _Pipeline:
                 self._finish(job, self._copy_of(job, jpeg_row))
             return
         hit = self.cache.get(job.key) if self.cache else None
-        if hit is not None:
-            self._finish(job, self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True))
+        checked = self.cache.get_checks(job.key) if self.cache and self.checks and hit is not None else None
+        if hit is not None and (checked is not None or not self.checks):
+            self._finish(job, self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True, checks=checked))
             return
-        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side)
+        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks)
         self.in_flight.append(job)
 
     def _collect_oldest(self) -> None:
@@ -192,16 +198,20 @@ class _Pipeline:
                     log.debug("model failed", exc_info=single_error)
                     scores.append(None)
         fresh: list[tuple[FileKey, CachedScore]] = []
+        fresh_checks: list[tuple[FileKey, Checks]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
                 self._finish(job, self._error_record(job, "the model could not score this image"))
                 continue
-            self._finish(job, self._record(job, score, info.width, info.height, info.taken, info.camera))
+            self._finish(job, self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks))
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
+            if photo.checks is not None:
+                fresh_checks.append((job.key, photo.checks))
         if self.cache:
             self.cache.put_many(fresh)
+            self.cache.put_checks_many(fresh_checks)
 
     def _infer(self, batch: torch.Tensor) -> list[float]:
         with torch.inference_mode():
@@ -227,7 +237,10 @@ class _Pipeline:
             jpeg_row, path=job.candidate.path, pair=job.candidate.pair, error=error, size=job.key.size, mtime_ns=job.key.mtime_ns
         )
 
-    def _record(self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None, cached: bool = False) -> ScoreRecord:
+    def _record(
+        self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None,
+        cached: bool = False, checks: Checks | None = None,
+    ) -> ScoreRecord:
         assert job.key is not None
         return ScoreRecord(
             path=job.candidate.path,
@@ -240,6 +253,7 @@ class _Pipeline:
             size=job.key.size,
             mtime_ns=job.key.mtime_ns,
             cached=cached,
+            checks=checks,
         )
 
     def _error_record(self, job: _Job, message: str) -> ScoreRecord:
@@ -266,6 +280,7 @@ def score_paths(
     cache_file: str | os.PathLike[str] | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
     thumbnail_side: int = THUMBNAIL_SIDE,
+    checks: bool = False,
 ) -> Iterator[ScoreRecord]:
     """Score every photo under ``paths``; one record per file, in a stable order.
 
@@ -274,13 +289,15 @@ def score_paths(
     model's working size; 0 scores native pixels. ``cache_file`` enables the SQLite cache (the
     CLI passes the user cache folder by default; the API caches only when asked).
     ``on_thumbnail`` receives a JPEG thumbnail (longest side at most ``thumbnail_side``) of every
-    photo this run decodes, cut from the scoring decode, for ``aescull report``.
+    photo this run decodes, cut from the scoring decode, for ``aescull report``. ``checks``
+    adds :class:`aescull.checks.Checks` to every record (focus, exposure and noise measured at
+    native resolution, see :mod:`aescull.checks`); it costs a full-size decode of each JPEG.
     """
     loaded = model if model is not None else load_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
     cache = ScoreCache(Path(cache_file), loaded.sha256, side) if cache_file is not None else None
     try:
-        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side)
+        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, checks)
         yield from pipeline.run(discover(paths, recursive))
     finally:
         if cache:

@@ -1,5 +1,10 @@
 """Rows out: CSV and JSON lines for pipelines (one row flushed at a time, so an interrupted
-run still ends at a row boundary), a rich table for people."""
+run still ends at a row boundary), a rich table for people.
+
+The columns of ``--checks`` are only written when the checks ran, so the default output keeps
+its shape. ``reasons`` is ``blurry;dark`` in CSV and a list in JSON lines; both are empty for a
+photo that passed every check, and empty/null for a row whose file failed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
     from aescull.scoring import ScoreRecord
 
 COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
+CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")
+REASON_SEPARATOR = ";"
 FORMATS = ("csv", "jsonl", "table")
 
 
@@ -34,17 +41,36 @@ def _as_dict(record: ScoreRecord) -> dict[str, object]:
     }
 
 
+def _checks_dict(record: ScoreRecord) -> dict[str, object]:
+    checks = record.checks
+    if checks is None:
+        return dict.fromkeys(CHECK_COLUMNS)
+    return {
+        "sharpness": checks.sharpness,
+        "exposure": checks.exposure,
+        "clipped": round(checks.clipped, 4),
+        "noise": checks.noise,
+        "reasons": list(checks.reasons),
+    }
+
+
 class CsvWriter:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, checks: bool = False) -> None:
         self.stream = stream
+        self.checks = checks
+        self.columns = COLUMNS + (CHECK_COLUMNS if checks else ())
         self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(COLUMNS)
+        self.writer.writerow(self.columns)
         stream.flush()
 
     def write(self, record: ScoreRecord) -> None:
         row = _as_dict(record)
         row["score"] = _score_text(record.score)
-        self.writer.writerow(["" if row[name] is None else row[name] for name in COLUMNS])
+        if self.checks:
+            row.update(_checks_dict(record))
+            if row["reasons"] is not None:
+                row["reasons"] = REASON_SEPARATOR.join(row["reasons"])  # type: ignore[arg-type]
+        self.writer.writerow(["" if row[name] is None else row[name] for name in self.columns])
         self.stream.flush()
 
     def close(self) -> None:
@@ -52,11 +78,13 @@ class CsvWriter:
 
 
 class JsonlWriter:
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, checks: bool = False) -> None:
         self.stream = stream
+        self.checks = checks
 
     def write(self, record: ScoreRecord) -> None:
-        self.stream.write(json.dumps(_as_dict(record), ensure_ascii=False) + "\n")
+        row = _as_dict(record) | (_checks_dict(record) if self.checks else {})
+        self.stream.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -66,8 +94,9 @@ class JsonlWriter:
 class TableWriter:
     """A table needs every row to size its columns, so it prints on close."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, checks: bool = False) -> None:
         self.stream = stream
+        self.checks = checks
         self.records: list[ScoreRecord] = []
 
     def write(self, record: ScoreRecord) -> None:
@@ -79,28 +108,30 @@ class TableWriter:
         from rich.text import Text
 
         table = Table(box=None, header_style="bold")
-        for name, justify in (("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")):
+        columns = [("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")]
+        if self.checks:
+            columns[-1:-1] = [(name, "left" if name == "reasons" else "right") for name in CHECK_COLUMNS]
+        for name, justify in columns:
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for record in self.records:
             size = f"{record.width}×{record.height}" if record.width else ""
-            table.add_row(
-                Text(str(record.path)),
-                _score_text(record.score),
-                size,
-                record.taken or "",
-                Text(record.camera or ""),
-                Text(record.error or "", style="red"),
-            )
+            cells: list[str | Text] = [Text(str(record.path)), _score_text(record.score), size, record.taken or "", Text(record.camera or "")]
+            if self.checks:
+                checks = _checks_dict(record)
+                cells += ["" if checks[name] is None else str(checks[name]) for name in CHECK_COLUMNS[:-1]]
+                cells.append(Text(", ".join(checks["reasons"] or ()), style="yellow"))  # type: ignore[arg-type]
+            table.add_row(*cells, Text(record.error or "", style="red"))
         Console(file=self.stream, soft_wrap=False, width=None if self.stream.isatty() else 200).print(table)
         self.stream.flush()
 
 
-WRITERS: dict[str, Callable[[TextIO], CsvWriter | JsonlWriter | TableWriter]] = {
+WRITERS: dict[str, Callable[[TextIO, bool], CsvWriter | JsonlWriter | TableWriter]] = {
     "csv": CsvWriter,
     "jsonl": JsonlWriter,
     "table": TableWriter,
 }
 
 
-def open_writer(fmt: str, stream: TextIO) -> CsvWriter | JsonlWriter | TableWriter:
-    return WRITERS[fmt](stream)
+def open_writer(fmt: str, stream: TextIO, checks: bool = False) -> CsvWriter | JsonlWriter | TableWriter:
+    """``checks`` adds the columns of :data:`CHECK_COLUMNS`."""
+    return WRITERS[fmt](stream, checks)
