@@ -21,13 +21,15 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aescull import xmp
 from aescull.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
+from aescull.writers import REASON_SEPARATOR
 
 JOURNAL_NAME = ".aescull-journal.jsonl"
 LOCK_NAME = ".aescull.lock"
@@ -35,6 +37,9 @@ CULLED_FOLDER = "_culled"
 # Files that describe another file rather than being one: IMG.jpg.xmp belongs to the shot IMG.
 SIDECAR_EXTENSIONS = frozenset({".xmp", ".dop", ".pp3", ".on1"})
 _CHUNK = 1 << 20
+
+if TYPE_CHECKING:  # aescull.checks pulls numpy in, which `aescull --help` does not need
+    from aescull.checks import Checks
 
 
 class ActionError(RuntimeError):
@@ -50,7 +55,11 @@ class LibraryLocked(ActionError):
 
 @dataclass(frozen=True)
 class ScoreRow:
-    """A row of ``aescull score`` (the same columns), read back for cull and tag."""
+    """A row of ``aescull score`` (the same columns), read back for cull and tag.
+
+    ``checks`` is None unless the row came from ``aescull score --checks``; its reasons are the
+    ones written in the row, not re-judged, so cull acts on what the user saw.
+    """
 
     path: Path
     score: float | None
@@ -62,6 +71,7 @@ class ScoreRow:
     pair: Path | None = None
     size: int | None = None
     mtime_ns: int | None = None
+    checks: Checks | None = None
 
 
 def read_score_rows(text: str) -> list[ScoreRow]:
@@ -114,9 +124,29 @@ def _row_from(record: dict, number: int) -> ScoreRow:
             pair=None if pair is None else Path(pair),
             size=number_of("size", int),
             mtime_ns=number_of("mtime_ns", int),
+            checks=_checks_from(record, number_of),
         )
     except ValueError as error:
         raise ActionError(f"score rows: row {number} ({path}) has a malformed number: {error}") from None
+
+
+def _checks_from(record: dict, number_of: Callable[[str, type], int | float | None]) -> Checks | None:
+    """The columns of ``score --checks``; None when the row has none, or its file failed."""
+    exposure = number_of("exposure", float)
+    if exposure is None or "reasons" not in record:
+        return None
+    from aescull.checks import Checks
+
+    reasons = record["reasons"] or []
+    if isinstance(reasons, str):
+        reasons = [reason for reason in reasons.split(REASON_SEPARATOR) if reason]
+    return Checks(
+        sharpness=number_of("sharpness", float),
+        exposure=float(exposure),
+        clipped=float(number_of("clipped", float) or 0.0),
+        noise=number_of("noise", float),
+        reasons=tuple(str(reason) for reason in reasons),
+    )
 
 
 def stale_reason(row: ScoreRow) -> str | None:
@@ -176,6 +206,12 @@ class Shot:
     @property
     def path(self) -> str:
         return str(min(row.path for row in self.rows))
+
+    @property
+    def reasons(self) -> frozenset[str] | None:
+        """Reasons every checked file of the shot shares: a sharp JPEG keeps its soft twin's shot."""
+        checked = [frozenset(row.checks.reasons) for row in self.rows if row.checks is not None]
+        return frozenset.intersection(*checked) if checked else None
 
 
 def group_shots(rows: Iterable[ScoreRow]) -> list[Shot]:
@@ -328,7 +364,10 @@ def plan_cull(
     """Choose the weakest shots and plan the action: "move", "copy", "tag" or "list" (no operations)."""
     usable, refused = usable_rows(rows, check_staleness, exclude=destination)
     shots = group_shots(usable)
-    culled = select_culled(shots, score_of=lambda shot: shot.score, path_of=lambda shot: shot.path, rule=rule, per_folder=per_folder)
+    culled = select_culled(
+        shots, score_of=lambda shot: shot.score, path_of=lambda shot: shot.path, rule=rule, per_folder=per_folder,
+        reasons_of=lambda shot: shot.reasons,
+    )
     chosen = {id(shot) for shot in culled}
     plan = Plan(refused=refused, culled=culled, kept=[shot for shot in shots if id(shot) not in chosen])
     if action in ("move", "copy"):

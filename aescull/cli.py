@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
@@ -64,6 +65,14 @@ WeightsOpt = Annotated[
     Optional[Path], typer.Option("--weights", help="Use this checkpoint instead of the bundled weights.", hidden=True, dir_okay=False)
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
+ChecksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--checks",
+        help="Also measure focus, exposure and noise at native resolution: columns sharpness, exposure, clipped, noise "
+        "and reasons (blurry, dark, bright, noisy). Costs a full-size decode of each JPEG.",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -125,6 +134,7 @@ def _run(
     quiet: bool,
     loaded: LoadedModel | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
+    checks: bool = False,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
@@ -141,6 +151,7 @@ def _run(
         recursive=recursive,
         cache_file=cache_file,
         on_thumbnail=on_thumbnail,
+        checks=checks,
         **({} if workers is None else {"workers": workers}),
     )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
@@ -163,12 +174,12 @@ def _load(weights: Path | None) -> LoadedModel:
         raise typer.Exit(2) from error
 
 
-def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None) -> None:
+def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, checks: bool = False) -> None:
     from aescull.writers import open_writer
 
     with ExitStack() as stack:
         stream: TextIO = stack.enter_context(open(output, "w", encoding="utf-8", newline="")) if output else sys.stdout
-        writer = open_writer(fmt.value, stream)
+        writer = open_writer(fmt.value, stream, checks)
         for record in records:
             writer.write(record)
         writer.close()
@@ -234,14 +245,15 @@ def score(
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
     debug: DebugOpt = False,
+    checks: ChecksOpt = False,
 ) -> None:
     """Score photos: one row per file (CSV on stdout by default), in a stable order."""
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
         records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
-        _write(tally.count(records), fmt, output)
+                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, checks=checks)
+        _write(tally.count(records), fmt, output, checks)
         tally.finish(started, quiet)
 
 
@@ -261,6 +273,7 @@ def rank(
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
     debug: DebugOpt = False,
+    checks: ChecksOpt = False,
 ) -> None:
     """Rank photos best first (or worst first with --bottom); failed files are listed last."""
     if top is not None and bottom is not None:
@@ -269,8 +282,9 @@ def rank(
     with _guard(debug):
         tally = _Tally()
         records = list(tally.count(_run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size,
-                                        workers=workers, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)))
-        _write(order_by_score(records, top=top, bottom=bottom), fmt, output)
+                                        workers=workers, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet,
+                                        checks=checks)))
+        _write(order_by_score(records, top=top, bottom=bottom), fmt, output, checks)
         tally.finish(started, quiet)
 
 
@@ -328,6 +342,21 @@ def _rows_source(paths: list[Path] | None, from_file: str | None) -> str | None:
     return from_file
 
 
+def _parse_reject(text: str | None) -> frozenset[str]:
+    """``blurry,dark`` -> the reasons; an unknown name is a usage error, not a silent no-op."""
+    if text is None:
+        return frozenset()
+    from aescull.checks import REASONS
+
+    reasons = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = sorted(reasons - set(REASONS))
+    if unknown or not reasons:
+        raise typer.BadParameter(
+            f"unknown reason {', '.join(unknown) or repr(text)}; choose from {', '.join(REASONS)}", param_hint="--reject"
+        )
+    return reasons
+
+
 def _rows_from(source: str, parse: Callable[[str], list[Row]] = actions.read_score_rows) -> list[Row]:  # type: ignore[assignment]
     if source == "-":
         text = sys.stdin.read()
@@ -360,6 +389,14 @@ def cull(
     paths: ActPathsArg = None,
     below: Annotated[Optional[float], typer.Option("--below", help="Cull shots scoring below T (0..1).")] = None,
     bottom: Annotated[Optional[str], typer.Option("--bottom", help="Cull the N lowest shots, or the lowest P% (e.g. 10%).")] = None,
+    reject: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reject",
+            help="Also cull shots flagged for any of these reasons (comma-separated: blurry, dark, bright, noisy); "
+            "scores with --checks, or needs rows of `aescull score --checks`.",
+        ),
+    ] = None,
     per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
     move_to: Annotated[Optional[Path], typer.Option("--move-to", help="Move culled shots here (default: <library root>/_culled).", file_okay=False)] = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy culled shots instead of moving them.")] = False,
@@ -385,13 +422,23 @@ def cull(
     """Move (or copy, tag, list) the weakest shots; a RAW+JPEG pair, its sidecars and companions go together.
 
     Rows come from scoring PATH..., or from --from FILE, or from stdin when no PATH is given and stdin is not a terminal (`aescull score ~/Photos | aescull cull --below 0.4`). Saved rows whose file changed since scoring are refused. Every change is journaled: `aescull undo` reverts it.
+
+    --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
     """
     from aescull.decide import CullRule, parse_bottom
 
-    if (below is None) == (bottom is None):
-        raise typer.BadParameter("give exactly one of --below T or --bottom N|P%")
+    if below is not None and bottom is not None:
+        raise typer.BadParameter("give --below T or --bottom N|P%, not both")
+    if below is None and bottom is None and reject is None:
+        raise typer.BadParameter("give --below T, --bottom N|P% or --reject REASONS")
+    rejected = _parse_reject(reject)
     try:
-        rule = CullRule(below=below) if below is not None else parse_bottom(str(bottom))
+        if below is not None:
+            rule = CullRule(below=below, reject=rejected)
+        elif bottom is not None:
+            rule = replace(parse_bottom(bottom), reject=rejected)
+        else:
+            rule = CullRule(reject=rejected)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
@@ -400,6 +447,8 @@ def cull(
     action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
     started = time.monotonic()
     saved_rows = None if from_file is None else _rows_from(from_file)
+    if rejected and saved_rows is not None and any(row.checks is None and row.error is None for row in saved_rows):
+        raise typer.BadParameter("--reject needs rows with reasons: score them with `aescull score --checks`", param_hint="--from")
     with _guard(debug):
         if saved_rows is not None:
             rows, failed = saved_rows, 0
@@ -407,7 +456,7 @@ def cull(
         else:
             assert paths is not None
             rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
+                                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, checks=bool(rejected))
             root = actions.library_root(paths)
         destination = (move_to or root / actions.CULLED_FOLDER).absolute()
 
@@ -419,7 +468,8 @@ def cull(
         if action == "list" or dry_run:
             plan = make_plan()
             if action == "list":
-                _write([row for shot in plan.culled for row in shot.rows], fmt, None)  # type: ignore[misc]
+                listed = [row for shot in plan.culled for row in shot.rows]
+                _write(listed, fmt, None, checks=any(row.checks is not None for row in rows))  # type: ignore[arg-type]
             else:
                 _print_plan(plan)
         else:
