@@ -123,17 +123,11 @@ class ScoreCache:
             os.replace(self.path, f"{self.path}.corrupt")
 
     def get(self, key: FileKey) -> CachedScore | None:
-        if self._db is None:
-            return None
-        try:
-            row = self._db.execute(
-                "SELECT score, width, height, taken, camera FROM scores "
-                "WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
-                (key.path, self.model, self.max_side, key.size, key.mtime_ns),
-            ).fetchone()
-        except sqlite3.DatabaseError as error:
-            log.warning("cache lookup failed (%s); scoring without it", error)
-            return None
+        row = self._read_one(
+            "SELECT score, width, height, taken, camera FROM scores WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
+            (key.path, self.model, self.max_side, key.size, key.mtime_ns),
+            "scoring",
+        )
         return CachedScore(*row) if row else None
 
     def put_many(self, items: Iterable[tuple[FileKey, CachedScore]]) -> None:
@@ -141,37 +135,38 @@ class ScoreCache:
             (k.path, self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
             for k, v in items
         ]
-        if not rows or self._db is None:
-            return
-        try:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        except sqlite3.DatabaseError as error:
-            log.warning("cache write failed (%s); scores are still printed", error)
+        self._write_all("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows, "scores")
 
     def get_checks(self, key: FileKey) -> Checks | None:
         """Cached measurements, judged by today's thresholds (a threshold change needs no re-measuring)."""
-        if self._db is None:
-            return None
-        try:
-            row = self._db.execute(
-                "SELECT sharpness, exposure, clipped, noise FROM checks WHERE path=? AND version=? AND size=? AND mtime_ns=?",
-                (key.path, CHECKS_VERSION, key.size, key.mtime_ns),
-            ).fetchone()
-        except sqlite3.DatabaseError as error:
-            log.warning("cache lookup failed (%s); measuring without it", error)
-            return None
+        row = self._read_one(
+            "SELECT sharpness, exposure, clipped, noise FROM checks WHERE path=? AND version=? AND size=? AND mtime_ns=?",
+            (key.path, CHECKS_VERSION, key.size, key.mtime_ns),
+            "measuring",
+        )
         return Checks.judged(*row) if row else None
 
     def put_checks_many(self, items: Iterable[tuple[FileKey, Checks]]) -> None:
         rows = [(k.path, CHECKS_VERSION, k.size, k.mtime_ns, c.sharpness, c.exposure, c.clipped, c.noise) for k, c in items]
+        self._write_all("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?)", rows, "checks")
+
+    def _read_one(self, query: str, parameters: tuple[object, ...], fallback: str) -> tuple | None:
+        if self._db is None:
+            return None
+        try:
+            return self._db.execute(query, parameters).fetchone()
+        except sqlite3.DatabaseError as error:
+            log.warning("cache lookup failed (%s); %s without it", error, fallback)
+            return None
+
+    def _write_all(self, statement: str, rows: list[tuple], what: str) -> None:
         if not rows or self._db is None:
             return
         try:
             with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?)", rows)
+                self._db.executemany(statement, rows)
         except sqlite3.DatabaseError as error:
-            log.warning("cache write failed (%s); checks are still printed", error)
+            log.warning("cache write failed (%s); %s are still printed", error, what)
 
     def close(self) -> None:
         if self._db is not None:
