@@ -180,8 +180,12 @@ def clive_table(rows: list[dict]) -> list[str]:
 
 
 def _spearman(pairs: list[tuple[float, float]]) -> float:
+    if len(pairs) < 2:
+        return float("nan")
     values = np.asarray(pairs, dtype=np.float64)
     ranks = [_ranks(values[:, column]) for column in (0, 1)]
+    if min(np.ptp(rank) for rank in ranks) == 0:
+        return float("nan")  # one side is constant: no order to correlate
     return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
 
 

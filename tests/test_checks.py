@@ -135,3 +135,27 @@ def test_decode_measures_a_png_from_the_same_decode(tmp_path: Path) -> None:
     photo = decode(path, max_side=128, checks=True)
     assert photo.checks is not None and photo.checks.reasons == ("dark",)
     assert tuple(photo.pixels.shape) == (3, 96, 128)
+
+
+def test_calibration_script_prints_its_tables_and_reprints_them_from_saved_measurements(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aescull import checks_eval
+
+    data = tmp_path / "data"
+    (data / "photos").mkdir(parents=True)
+    (data / "clive-dev" / "images").mkdir(parents=True)
+    for seed in (0, 1):
+        sharp_scene(320, 240, seed=seed).save(data / "photos" / f"p{seed}.png")
+        sharp_scene(200, 200, seed=seed + 5).save(data / "clive-dev" / "images" / f"c{seed}.png")
+    (data / "clive-dev" / "labels.csv").write_text("filename,mos\nc0.png,70\nc1.png,30\n", encoding="utf-8")
+    saved = tmp_path / "m.json"
+    assert checks_eval.main(["--data", str(data), "--save", str(saved), "--no-cost"]) == 0
+    measured = capsys.readouterr()
+    lines = measured.out.splitlines()
+    assert any(line.split()[:4] == ["blurry", "original", "0", "/"] for line in lines)
+    assert any(line.split()[:5] == ["sigma", "4", "px", "2", "/"] for line in lines)  # both copies flagged
+    assert any(line.startswith("dark") for line in lines) and "clive-dev: 2 real phone photos" in measured.out
+    assert "2/2 p1.png" in measured.err  # progress goes to stderr
+    assert checks_eval.main(["--load", str(saved), "--data", str(tmp_path / "nowhere")]) == 0
+    assert capsys.readouterr().out == measured.out
