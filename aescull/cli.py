@@ -629,6 +629,7 @@ def report(
         typer.Option("--thumbnails", help=f"Embed thumbnails in the page, or write them to a <report>_thumbs/ folder beside it (auto: embed up to {EMBED_LIMIT:,} photos)."),
     ] = ThumbnailPlace.auto,
     title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: what was scored).")] = None,
+    checks: ChecksOpt = False,
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
@@ -665,7 +666,7 @@ def report(
                     writer.spool.add(str(path), thumbnail)
 
                 records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, cache=cache,
-                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep)
+                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep, checks=checks)
                 rows = [sheet.record_row(record) for record in records]
             tiles = sheet.ordered(sheet.tile_of(row) for row in rows)
             pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}

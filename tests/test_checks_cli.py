@@ -22,6 +22,7 @@ from aescull.decide import CullRule, select_culled
 from aescull.weights import LoadedModel
 from aescull.writers import CHECK_COLUMNS, COLUMNS
 from tests.conftest import REPO, sharp_scene
+from tests.test_report import Page
 
 runner = CliRunner()
 EXPECTED_REASONS = {"blurry.jpg": "blurry", "dark.jpg": "dark", "fine.png": "", "sharp.jpg": ""}
@@ -104,6 +105,18 @@ def test_checks_are_cached_with_the_scores(library: Path, plumbing_model: Loaded
     assert all(record.cached for record in again)
     assert [record.checks for record in again] == [record.checks for record in first]
     assert [record.score for record in again] == [record.score for record in plain]  # checks never change a score
+
+
+def test_report_checks_shows_the_reasons_on_the_tiles(library: Path, plumbing_weights: Path, tmp_path: Path) -> None:
+    target = tmp_path / "r.html"
+    code, out, err = invoke(["report", "lib", "--checks", "-o", str(target), "--no-cache"], library.parent, plumbing_weights)
+    assert code == 0, err
+    assert out == "" and "4 photos" in err
+    page = Page(target.read_text(encoding="utf-8"))
+    captions = {Path(str(tile["data-name"])).name: caption for tile, caption in zip(page.tiles, page.captions)}
+    assert "blurry" in captions["blurry.jpg"] and "dark" in captions["dark.jpg"]
+    assert not any(reason in captions["sharp.jpg"] for reason in ("blurry", "dark", "bright", "noisy"))
+    assert "sharpness: " in str(next(tile["title"] for tile in page.tiles if str(tile["data-name"]).endswith("blurry.jpg")))
 
 
 def test_cull_reject_lists_only_the_flagged_shots(library: Path, plumbing_weights: Path) -> None:
