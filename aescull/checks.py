@@ -2,12 +2,12 @@
 
 The model looks at the whole frame at ~512 px, where a missed focus on a 24-MP file is invisible.
 These checks look at native pixels and each reduces to one number with a physical meaning, so a
-flag can be explained ("blurry: the sharpest edges are smeared over 3 px"):
+flag can be explained ("blurry": sharpness 0.30, the sharpest edges look blurred by 3 px):
 
 - ``sharpness`` in (0, 1]: how steep the sharpest edges are. 1 is a perfect step, and an edge
   blurred by a Gaussian of sigma px reads ``1 / sqrt(1 + sigma**2)`` (0.71 at 1 px, 0.45 at
   2 px, 0.24 at 4 px). Edges are measured only in the most detailed tiles of the frame, and the
-  steepest of those count, so a sharp subject on a smooth background is sharp. Each direction
+  steepest tiles count, so a sharp subject on a smooth background is sharp. Each direction
   is measured separately and the worse one is kept, so camera shake (blur in one direction)
   shows. ``None`` when the frame has no edges to judge (fog, a clear sky): never flagged.
 - ``exposure`` in stops (<= 0): how far below white the brightest 1 % of the frame sits, in
