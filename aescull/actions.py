@@ -21,14 +21,16 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aescull import xmp
 from aescull.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
 from aescull.groups import all_but_best
+from aescull.writers import REASON_SEPARATOR
 
 JOURNAL_NAME = ".aescull-journal.jsonl"
 LOCK_NAME = ".aescull.lock"
@@ -36,6 +38,9 @@ CULLED_FOLDER = "_culled"
 # Files that describe another file rather than being one: IMG.jpg.xmp belongs to the shot IMG.
 SIDECAR_EXTENSIONS = frozenset({".xmp", ".dop", ".pp3", ".on1"})
 _CHUNK = 1 << 20
+
+if TYPE_CHECKING:  # aescull.checks pulls numpy in, which `aescull --help` does not need
+    from aescull.checks import Checks
 
 
 class ActionError(RuntimeError):
@@ -51,7 +56,11 @@ class LibraryLocked(ActionError):
 
 @dataclass(frozen=True)
 class ScoreRow:
-    """A row of ``aescull score`` (the same columns), read back for cull and tag."""
+    """A row of ``aescull score`` (the same columns), read back for cull and tag.
+
+    ``checks`` is None unless the row came from ``aescull score --checks``; its reasons are the
+    ones written in the row, not re-judged, so cull acts on what the user saw.
+    """
 
     path: Path
     score: float | None
@@ -65,6 +74,7 @@ class ScoreRow:
     mtime_ns: int | None = None
     group: str | None = None
     rank_in_group: int | None = None
+    checks: Checks | None = None
 
 
 def read_score_rows(text: str) -> list[ScoreRow]:
@@ -119,9 +129,29 @@ def _row_from(record: dict, number: int) -> ScoreRow:
             mtime_ns=number_of("mtime_ns", int),
             group=field_of("group"),
             rank_in_group=number_of("rank_in_group", int),
+            checks=_checks_from(record, number_of),
         )
     except ValueError as error:
         raise ActionError(f"score rows: row {number} ({path}) has a malformed number: {error}") from None
+
+
+def _checks_from(record: dict, number_of: Callable[[str, type], int | float | None]) -> Checks | None:
+    """The columns of ``score --checks``; None when the row has none, or its file failed."""
+    exposure = number_of("exposure", float)
+    if exposure is None or "reasons" not in record:
+        return None
+    from aescull.checks import Checks
+
+    reasons = record["reasons"] or []
+    if isinstance(reasons, str):
+        reasons = [reason for reason in reasons.split(REASON_SEPARATOR) if reason]
+    return Checks(
+        sharpness=number_of("sharpness", float),
+        exposure=float(exposure),
+        clipped=float(number_of("clipped", float) or 0.0),
+        noise=number_of("noise", float),
+        reasons=tuple(str(reason) for reason in reasons),
+    )
 
 
 def stale_reason(row: ScoreRow) -> str | None:
@@ -190,6 +220,12 @@ class Shot:
     @property
     def rank_in_group(self) -> int | None:
         return min((row.rank_in_group for row in self.rows if row.rank_in_group is not None), default=None)
+
+    @property
+    def reasons(self) -> frozenset[str] | None:
+        """Reasons every checked file of the shot shares: a sharp JPEG keeps its soft twin's shot."""
+        checked = [frozenset(row.checks.reasons) for row in self.rows if row.checks is not None]
+        return frozenset.intersection(*checked) if checked else None
 
 
 def group_shots(rows: Iterable[ScoreRow]) -> list[Shot]:
@@ -357,7 +393,9 @@ def plan_cull(
     usable, refused = usable_rows(rows, check_staleness, exclude=destination)
     shots = group_shots(usable)
     score_of, path_of = (lambda shot: shot.score), (lambda shot: shot.path)
-    culled = [] if rule is None else select_culled(shots, score_of=score_of, path_of=path_of, rule=rule, per_folder=per_folder)
+    culled = [] if rule is None else select_culled(
+        shots, score_of=score_of, path_of=path_of, rule=rule, per_folder=per_folder, reasons_of=lambda shot: shot.reasons
+    )
     if keep_best is not None:
         chosen_ids = {id(shot) for shot in culled}
         ranked = all_but_best(shots, keep_best, lambda shot: shot.group, lambda shot: (shot.rank_in_group or 0, shot.path))

@@ -2,7 +2,9 @@
 
 A row is reused only when the file's absolute path, size and mtime_ns, the model's sha256 and
 the working size all match; anything else is a miss and gets re-scored (and overwritten). The
-cache is a convenience, never a source of failure: a corrupt file is moved aside to
+native-resolution checks of ``--checks`` are kept beside the scores, keyed by file version and
+:data:`aescull.checks.CHECKS_VERSION` (they depend on neither the model nor the working size);
+the grouping signatures of ``--groups`` share the scores' key. The cache is a convenience, never a source of failure: a corrupt file is moved aside to
 ``<name>.corrupt`` and a fresh cache is started.
 """
 
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+
+from aescull.checks import CHECKS_VERSION, Checks
 
 log = logging.getLogger("aescull")
 
@@ -48,6 +52,22 @@ CREATE TABLE IF NOT EXISTS signatures (
     PRIMARY KEY (path, model, max_side)
 )
 """
+# Added beside `scores` (CREATE IF NOT EXISTS), so older cache files keep their scores.
+_CHECKS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS checks (
+    path TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sharpness REAL,
+    exposure REAL NOT NULL,
+    clipped REAL NOT NULL,
+    noise REAL,
+    PRIMARY KEY (path, version)
+)
+"""
+# Scores and signatures are valid for one file version, one model and one working size.
+_SCORED_VERSION = "WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?"
 
 
 def default_cache_path() -> Path:
@@ -110,8 +130,11 @@ class ScoreCache:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 db.execute("DROP TABLE IF EXISTS scores")
+                db.execute("DROP TABLE IF EXISTS checks")
+                db.execute("DROP TABLE IF EXISTS signatures")
             db.execute(_SCHEMA)
             db.execute(_SIGNATURES)
+            db.execute(_CHECKS_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM scores WHERE rowid < 2").fetchone()
             db.commit()
@@ -127,7 +150,7 @@ class ScoreCache:
             os.replace(self.path, f"{self.path}.corrupt")
 
     def get(self, key: FileKey) -> CachedScore | None:
-        row = self._lookup("SELECT score, width, height, taken, camera FROM scores", key)
+        row = self._read_one(f"SELECT score, width, height, taken, camera FROM scores {_SCORED_VERSION}", self._scored(key), "scoring")
         return CachedScore(*row) if row else None
 
     def put_many(self, items: Iterable[tuple[FileKey, CachedScore]]) -> None:
@@ -135,37 +158,51 @@ class ScoreCache:
             (_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, v.score, v.width, v.height, v.taken, v.camera)
             for k, v in items
         ]
-        self._store("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        self._write_all("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows, "scores")
 
     def get_signature(self, key: FileKey) -> bytes | None:
-        row = self._lookup("SELECT signature FROM signatures", key)
+        row = self._read_one(f"SELECT signature FROM signatures {_SCORED_VERSION}", self._scored(key), "grouping")
         return bytes(row[0]) if row else None
 
     def put_signatures(self, items: Iterable[tuple[FileKey, bytes]]) -> None:
         rows = [(_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, blob) for k, blob in items]
-        self._store("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?,?)", rows)
+        self._write_all("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?,?)", rows, "groups")
 
-    def _lookup(self, select: str, key: FileKey) -> tuple | None:
-        """The row of this file version, model and working size; a failing cache is a miss."""
+    def get_checks(self, key: FileKey) -> Checks | None:
+        """Cached measurements, judged by today's thresholds (a threshold change needs no re-measuring)."""
+        row = self._read_one(
+            "SELECT sharpness, exposure, clipped, noise FROM checks WHERE path=? AND version=? AND size=? AND mtime_ns=?",
+            (_stored_path(key.path), CHECKS_VERSION, key.size, key.mtime_ns),
+            "measuring",
+        )
+        return Checks.judged(*row) if row else None
+
+    def put_checks_many(self, items: Iterable[tuple[FileKey, Checks]]) -> None:
+        rows = [(_stored_path(k.path), CHECKS_VERSION, k.size, k.mtime_ns, c.sharpness, c.exposure, c.clipped, c.noise) for k, c in items]
+        self._write_all("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?)", rows, "checks")
+
+    def _scored(self, key: FileKey) -> tuple[object, ...]:
+        """Parameters of :data:`_SCORED_VERSION`: this file version, this model, this working size."""
+        return (_stored_path(key.path), self.model, self.max_side, key.size, key.mtime_ns)
+
+    def _read_one(self, query: str, parameters: tuple[object, ...], fallback: str) -> tuple | None:
+        """One row, or None; a failing cache is a miss, never an error."""
         if self._db is None:
             return None
         try:
-            return self._db.execute(
-                f"{select} WHERE path=? AND model=? AND max_side=? AND size=? AND mtime_ns=?",
-                (_stored_path(key.path), self.model, self.max_side, key.size, key.mtime_ns),
-            ).fetchone()
+            return self._db.execute(query, parameters).fetchone()
         except sqlite3.DatabaseError as error:
-            log.warning("cache lookup failed (%s); scoring without it", error)
+            log.warning("cache lookup failed (%s); %s without it", error, fallback)
             return None
 
-    def _store(self, statement: str, rows: list[tuple]) -> None:
+    def _write_all(self, statement: str, rows: list[tuple], what: str) -> None:
         if not rows or self._db is None:
             return
         try:
             with self._db:
                 self._db.executemany(statement, rows)
         except sqlite3.DatabaseError as error:
-            log.warning("cache write failed (%s); scores are still printed", error)
+            log.warning("cache write failed (%s); %s are still printed", error, what)
 
     def close(self) -> None:
         if self._db is not None:

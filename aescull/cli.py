@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
@@ -81,6 +82,14 @@ SimilarityOpt = Annotated[
 ]
 DuplicatesOpt = Annotated[
     bool, typer.Option("--duplicates", help="Also group near-identical photos (copies, exports) whatever their capture times (with --groups).")
+]
+ChecksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--checks",
+        help="Also measure focus, exposure and noise at native resolution: columns sharpness, exposure, clipped, noise "
+        "and reasons (blurry, dark, bright, noisy). Costs a full-size decode of each JPEG.",
+    ),
 ]
 
 
@@ -148,6 +157,7 @@ def _run(
     loaded: LoadedModel | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
     signatures: bool = False,
+    checks: bool = False,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
@@ -165,6 +175,7 @@ def _run(
         cache_file=cache_file,
         on_thumbnail=on_thumbnail,
         signatures=signatures,
+        checks=checks,
         **({} if workers is None else {"workers": workers}),
     )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
@@ -187,14 +198,14 @@ def _load(weights: Path | None) -> LoadedModel:
         raise typer.Exit(2) from error
 
 
-def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False) -> None:
+def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False, checks: bool = False) -> None:
     from aescull.writers import open_writer
 
     with ExitStack() as stack:
         stream: TextIO = (
             stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
         )
-        writer = open_writer(fmt.value, stream, groups=groups)
+        writer = open_writer(fmt.value, stream, groups=groups, checks=checks)
         for record in records:
             writer.write(record)
         writer.close()
@@ -287,6 +298,7 @@ def score(
     burst_window: BurstWindowOpt = DEFAULT_BURST_WINDOW,
     similarity: SimilarityOpt = DEFAULT_SIMILARITY,
     duplicates: DuplicatesOpt = False,
+    checks: ChecksOpt = False,
 ) -> None:
     """Score photos: one row per file (CSV on stdout by default), in a stable order.
 
@@ -296,12 +308,12 @@ def score(
     with _guard(debug):
         tally = _Tally()
         records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups)
+                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups, checks=checks)
         if groups:
             from aescull.groups import group_records
 
             records = iter(group_records(list(records), burst_window, similarity, duplicates))
-        _write(tally.count(records), fmt, output, groups=groups)
+        _write(tally.count(records), fmt, output, groups=groups, checks=checks)
         tally.finish(started, quiet)
 
 
@@ -325,6 +337,7 @@ def rank(
     burst_window: BurstWindowOpt = DEFAULT_BURST_WINDOW,
     similarity: SimilarityOpt = DEFAULT_SIMILARITY,
     duplicates: DuplicatesOpt = False,
+    checks: ChecksOpt = False,
 ) -> None:
     """Rank photos best first (or worst first with --bottom); failed files are listed last.
 
@@ -336,14 +349,15 @@ def rank(
     with _guard(debug):
         tally = _Tally()
         records = list(tally.count(_run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups)))
+                                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups,
+                                        checks=checks)))
         if groups:
             from aescull.groups import group_records, order_by_group
 
             ordered = order_by_group(group_records(records, burst_window, similarity, duplicates), top=top, bottom=bottom)
         else:
             ordered = order_by_score(records, top=top, bottom=bottom)
-        _write(ordered, fmt, output, groups=groups)
+        _write(ordered, fmt, output, groups=groups, checks=checks)
         tally.finish(started, quiet)
 
 
@@ -407,6 +421,21 @@ def _rows_source(paths: list[Path] | None, from_file: str | None) -> str | None:
     return from_file
 
 
+def _parse_reject(text: str | None) -> frozenset[str]:
+    """``blurry,dark`` -> the reasons; an unknown name is a usage error, not a silent no-op."""
+    if text is None:
+        return frozenset()
+    from aescull.checks import REASONS
+
+    reasons = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = sorted(reasons - set(REASONS))
+    if unknown or not reasons:
+        raise typer.BadParameter(
+            f"unknown reason {', '.join(unknown) or repr(text)}; choose from {', '.join(REASONS)}", param_hint="--reject"
+        )
+    return reasons
+
+
 def _rows_from(source: str, parse: Callable[[str], list[Row]] = actions.read_score_rows) -> list[Row]:  # type: ignore[assignment]
     if source == "-":
         _undecodable_names_pass_through(sys.stdin)
@@ -443,6 +472,14 @@ def cull(
     keep_best: Annotated[
         Optional[int], typer.Option("--keep-best", min=1, help="Cull all but the N best shots of each burst or near-duplicate group (with --below: and those below T too).")
     ] = None,
+    reject: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reject",
+            help="Also cull shots flagged for any of these reasons (comma-separated: blurry, dark, bright, noisy); "
+            "scores with --checks, or needs rows of `aescull score --checks`.",
+        ),
+    ] = None,
     per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
     move_to: Annotated[Optional[Path], typer.Option("--move-to", help="Move culled shots here (default: <library root>/_culled).", file_okay=False)] = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy culled shots instead of moving them.")] = False,
@@ -473,6 +510,8 @@ def cull(
     Rows come from scoring PATH..., or from --from FILE, or from stdin when no PATH is given and stdin is not a terminal (`aescull score ~/Photos | aescull cull --below 0.4`). Saved rows whose file changed since scoring are refused. Every change is journaled: `aescull undo` reverts it.
 
     --keep-best N keeps the N best shots of each moment (bursts found as by `score --groups`, with --burst-window, --similarity, --duplicates; saved rows must come from `aescull score --groups`).
+
+    --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
     """
     from aescull.decide import CullRule, parse_bottom
 
@@ -480,10 +519,16 @@ def cull(
         raise typer.BadParameter("give one of --below T or --bottom N|P%, not both")
     if keep_best is not None and bottom is not None:
         raise typer.BadParameter("--keep-best combines with --below, not with --bottom")
-    if below is None and bottom is None and keep_best is None:
-        raise typer.BadParameter("give --below T, --bottom N|P% or --keep-best N")
+    if below is None and bottom is None and reject is None and keep_best is None:
+        raise typer.BadParameter("give --below T, --bottom N|P%, --reject REASONS or --keep-best N")
+    rejected = _parse_reject(reject)
     try:
-        rule = CullRule(below=below) if below is not None else parse_bottom(str(bottom)) if bottom is not None else None
+        if below is not None:
+            rule: CullRule | None = CullRule(below=below, reject=rejected)
+        elif bottom is not None:
+            rule = replace(parse_bottom(bottom), reject=rejected)
+        else:
+            rule = CullRule(reject=rejected) if rejected else None
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
@@ -494,6 +539,8 @@ def cull(
     saved_rows = None if from_file is None else _rows_from(from_file)
     if saved_rows is not None and keep_best is not None and any(row.error is None and row.group is None for row in saved_rows):
         raise typer.BadParameter("--keep-best needs the rows' group column: save them with `aescull score --groups`", param_hint="--from")
+    if rejected and saved_rows is not None and any(row.checks is None and row.error is None for row in saved_rows):
+        raise typer.BadParameter("--reject needs rows with reasons: score them with `aescull score --checks`", param_hint="--from")
     with _guard(debug):
         if saved_rows is not None:
             rows, failed = saved_rows, 0
@@ -502,7 +549,7 @@ def cull(
             assert paths is not None
             grouping = None if keep_best is None else (burst_window, similarity, duplicates)
             rows, failed = _score_rows(paths, grouping, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
+                                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, checks=bool(rejected))
             root = actions.library_root(paths)
         destination = (move_to or root / actions.CULLED_FOLDER).absolute()
 
@@ -514,7 +561,8 @@ def cull(
         if action == "list" or dry_run:
             plan = make_plan()
             if action == "list":
-                _write([row for shot in plan.culled for row in shot.rows], fmt, None, groups=keep_best is not None)  # type: ignore[misc]
+                listed = [row for shot in plan.culled for row in shot.rows]
+                _write(listed, fmt, None, groups=keep_best is not None, checks=any(row.checks is not None for row in rows))  # type: ignore[arg-type]
             else:
                 _print_plan(plan)
         else:
@@ -674,6 +722,7 @@ def report(
         typer.Option("--thumbnails", help=f"Embed thumbnails in the page, or write them to a <report>_thumbs/ folder beside it (auto: embed up to {EMBED_LIMIT:,} photos)."),
     ] = ThumbnailPlace.auto,
     title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: what was scored).")] = None,
+    checks: ChecksOpt = False,
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
@@ -710,7 +759,7 @@ def report(
                     writer.spool.add(str(path), thumbnail)
 
                 records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, cache=cache,
-                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep)
+                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep, checks=checks)
                 rows = [sheet.record_row(record) for record in records]
             tiles = sheet.ordered(sheet.tile_of(row) for row in rows)
             pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}

@@ -23,7 +23,7 @@ Zero stars is never written: in XMP it means "unrated", which would erase the in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TypeVar
@@ -39,16 +39,18 @@ PICK_LABEL_ACCEPTED = 3
 
 @dataclass(frozen=True)
 class CullRule:
-    """Exactly one of an absolute threshold, a count, or a percentage of the scored photos."""
+    """At most one of an absolute threshold, a count, or a percentage of the scored photos, and/or
+    reasons of :mod:`aescull.checks` (``reject``): a photo is culled when either part picks it."""
 
     below: float | None = None
     bottom_count: int | None = None
     bottom_percent: float | None = None
+    reject: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         given = [value for value in (self.below, self.bottom_count, self.bottom_percent) if value is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of --below T or --bottom N / --bottom P%")
+        if len(given) > 1 or not (given or self.reject):
+            raise ValueError("give one of --below T or --bottom N / --bottom P%, and/or --reject REASONS")
         if self.bottom_count is not None and self.bottom_count < 0:
             raise ValueError(f"--bottom count must be >= 0, got {self.bottom_count}")
         if self.bottom_percent is not None and not 0 <= self.bottom_percent <= 100:
@@ -86,16 +88,30 @@ def select_culled(
     path_of: Callable[[Item], str],
     rule: CullRule,
     per_folder: bool = False,
+    reasons_of: Callable[[Item], Collection[str] | None] = lambda item: None,
 ) -> list[Item]:
     """The items to cull, lowest score first; equal scores are ordered by path so reruns agree.
 
     Items without a score (unreadable files) are never culled: nothing is known about them.
     With ``per_folder`` a relative rule is applied to each folder (the parent of the path) on its own.
+    With ``rule.reject``, items whose ``reasons_of`` share a reason with it are culled as well.
     """
     scored = [item for item in items if _usable(score_of(item))]
     ordered = sorted(scored, key=lambda item: (score_of(item), path_of(item)))
+    by_score = _select_by_score(ordered, score_of, path_of, rule, per_folder)
+    if not rule.reject:
+        return by_score
+    chosen = {id(item) for item in by_score}
+    return [item for item in ordered if id(item) in chosen or rule.reject.intersection(reasons_of(item) or ())]
+
+
+def _select_by_score(
+    ordered: list[Item], score_of: Callable[[Item], float | None], path_of: Callable[[Item], str], rule: CullRule, per_folder: bool
+) -> list[Item]:
     if rule.below is not None:
-        return [item for item in ordered if score_of(item) < rule.below]
+        return [item for item in ordered if score_of(item) < rule.below]  # type: ignore[operator]
+    if rule.bottom_count is None and rule.bottom_percent is None:
+        return []
     if not per_folder:
         return ordered[: quota(rule, len(ordered))]
     by_folder: dict[str, list[Item]] = {}

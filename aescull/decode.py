@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from aescull.checks import Checks, measure
 from aescull.discover import is_raw
 
 # Pixels in the largest photo we decode: 200 MP is above any current camera (the 100-MP
@@ -110,6 +111,7 @@ class DecodedPhoto:
     info: PhotoInfo
     pixels: torch.Tensor  # 3×H×W float32 in [0, 1], upright, at the working size
     thumbnail: Thumbnail | None = None  # only when decode() was asked for one
+    checks: Checks | None = None  # measured at native resolution, when asked for
 
 
 @dataclass(frozen=True)
@@ -347,12 +349,17 @@ def _describe(error: BaseException, path: Path) -> str:
     return f"cannot decode: {message or type(error).__name__}"[:200]
 
 
-def decode(path: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
+def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False) -> DecodedPhoto:
     """Decode one file for the model; raises :class:`DecodeError` with a one-line reason.
 
     With ``thumbnail_side`` > 0 a thumbnail is cut from the same upright pixels (before the
     resize to the working size), so a report needs no second decode. It never changes the
     working pixels, hence never the score.
+
+    With ``checks``, :func:`aescull.checks.measure` also looks at the native pixels. Where the
+    model's pixels were decoded at full size anyway (PNG, TIFF, small JPEGs) the same image is
+    measured; a JPEG the draft mode scaled down is decoded a second time at full size for the
+    checks only, so the model's pixels, and so the score, are the same with or without checks.
     """
     try:
         info = path.stat()
@@ -370,16 +377,27 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
             target = working_size(width, height, max_side)
             if image.format == "JPEG":
                 image.draft("RGB", (target[1], target[0]) if swapped else target)
-            upright = _orient(_to_rgb(image), exif.orientation)
+            rgb = _to_rgb(image)
+            measured = None
+            if checks:
+                measured = measure(rgb) if image.size == (stored_width, stored_height) else _measure_native(path)
+            upright = _orient(rgb, exif.orientation)
             thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
             if upright.size != target:
                 upright = upright.resize(target, Image.Resampling.LANCZOS)
             pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
-        return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0), thumbnail)
+        info = PhotoInfo(width, height, exif.taken, exif.camera)
+        return DecodedPhoto(info, pixels.float().div_(255.0), thumbnail, measured)
     except DecodeError:
         raise
     except Exception as error:  # every failure to read a file becomes its row's error text
         raise DecodeError(_describe(error, path)) from error
+
+
+def _measure_native(path: Path) -> Checks:
+    image, _ = _open(path)
+    with image:
+        return measure(_to_rgb(image))
 
 
 # EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose).

@@ -99,11 +99,18 @@ class Tile:
 
 
 def record_row(record: object) -> dict[str, object]:
-    """Any scoring record (a dataclass) as a row dict, whatever columns other steps added."""
+    """Any scoring record (a dataclass) as a row dict, whatever columns other steps added.
+
+    A nested dataclass (the ``checks`` of ``--checks``) gives its own fields as columns, as in
+    the csv of ``aescull score``, so its ``reasons`` show on the tile.
+    """
     row: dict[str, object] = {}
     for field in dataclasses.fields(record):  # type: ignore[arg-type]
         value = getattr(record, field.name)
-        row[field.name] = str(value) if isinstance(value, os.PathLike) else value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            row.update(record_row(value))
+        else:
+            row[field.name] = str(value) if isinstance(value, os.PathLike) else value
     return row
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from aescull.cache import CachedScore, FileKey, ScoreCache
+from aescull.checks import Checks
 from aescull.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.discover import Candidate, discover, is_raw
 from aescull.groups import signature, signature_bytes, signature_from_bytes
@@ -46,7 +47,9 @@ class ScoreRecord:
     from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
     RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
     what :mod:`aescull.groups` compares to find bursts (only when asked for), and
-    ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`.
+    ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`. ``checks``
+    holds the native-resolution measurements and the reasons a photo was flagged, when they
+    were asked for.
     """
 
     path: Path
@@ -63,6 +66,7 @@ class ScoreRecord:
     group: str | None = None
     rank_in_group: int | None = None
     signature: np.ndarray | None = field(default=None, repr=False, compare=False)
+    checks: Checks | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,12 +97,14 @@ class _Pipeline:
         on_thumbnail: ThumbnailCallback | None = None,
         thumbnail_side: int = THUMBNAIL_SIDE,
         signatures: bool = False,
+        checks: bool = False,
     ) -> None:
         self.loaded = loaded
         self.on_thumbnail = on_thumbnail
         self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
         self.signatures = signatures
         self.max_side = max_side
+        self.checks = checks
         self.batch_size = max(1, batch_size)
         self.cache = cache
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="aescull-decode")
@@ -160,11 +166,13 @@ class _Pipeline:
         hit = self.cache.get(job.key) if self.cache else None
         cached_signature = self.cache.get_signature(job.key) if self.cache and hit is not None and self.signatures else None
         vector = signature_from_bytes(cached_signature) if cached_signature is not None else None
-        if hit is not None and (vector is not None or not self.signatures):  # grouping needs the signature
-            record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True)
+        checked = self.cache.get_checks(job.key) if self.cache and self.checks and hit is not None else None
+        # grouping needs the signature and --checks the measurements: without them, decode again
+        if hit is not None and (vector is not None or not self.signatures) and (checked is not None or not self.checks):
+            record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True, checks=checked)
             self._finish(job, replace(record, signature=vector))
             return
-        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side)
+        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks)
         self.in_flight.append(job)
 
     def _collect_oldest(self) -> None:
@@ -205,20 +213,24 @@ class _Pipeline:
                     scores.append(None)
         fresh: list[tuple[FileKey, CachedScore]] = []
         fresh_signatures: list[tuple[FileKey, bytes]] = []
+        fresh_checks: list[tuple[FileKey, Checks]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
                 self._finish(job, self._error_record(job, "the model could not score this image"))
                 continue
             vector = signature(photo.pixels.numpy())  # cached even when not asked for: a later --groups run reads it
-            record = self._record(job, score, info.width, info.height, info.taken, info.camera)
+            record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks)
             self._finish(job, replace(record, signature=vector if self.signatures else None))
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
             fresh_signatures.append((job.key, signature_bytes(vector)))
+            if photo.checks is not None:
+                fresh_checks.append((job.key, photo.checks))
         if self.cache:
             self.cache.put_many(fresh)
             self.cache.put_signatures(fresh_signatures)
+            self.cache.put_checks_many(fresh_checks)
 
     def _infer(self, batch: torch.Tensor) -> list[float]:
         with torch.inference_mode():
@@ -244,7 +256,10 @@ class _Pipeline:
             jpeg_row, path=job.candidate.path, pair=job.candidate.pair, error=error, size=job.key.size, mtime_ns=job.key.mtime_ns
         )
 
-    def _record(self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None, cached: bool = False) -> ScoreRecord:
+    def _record(
+        self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None,
+        cached: bool = False, checks: Checks | None = None,
+    ) -> ScoreRecord:
         assert job.key is not None
         return ScoreRecord(
             path=job.candidate.path,
@@ -257,6 +272,7 @@ class _Pipeline:
             size=job.key.size,
             mtime_ns=job.key.mtime_ns,
             cached=cached,
+            checks=checks,
         )
 
     def _error_record(self, job: _Job, message: str) -> ScoreRecord:
@@ -284,6 +300,7 @@ def score_paths(
     on_thumbnail: ThumbnailCallback | None = None,
     thumbnail_side: int = THUMBNAIL_SIDE,
     signatures: bool = False,
+    checks: bool = False,
 ) -> Iterator[ScoreRecord]:
     """Score every photo under ``paths``; one record per file, in a stable order.
 
@@ -294,13 +311,15 @@ def score_paths(
     ``on_thumbnail`` receives a JPEG thumbnail (longest side at most ``thumbnail_side``) of every
     photo this run decodes, cut from the scoring decode, for ``aescull report``. With
     ``signatures`` every scored record carries its grouping signature: a cached score without
-    one is decoded again (once; the signature is cached from then on).
+    one is decoded again (once; the signature is cached from then on). ``checks`` adds
+    :class:`aescull.checks.Checks` to every record (focus, exposure and noise measured at
+    native resolution, see :mod:`aescull.checks`); it costs a full-size decode of each JPEG.
     """
     loaded = model if model is not None else load_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
     cache = ScoreCache(Path(cache_file), loaded.sha256, side) if cache_file is not None else None
     try:
-        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, signatures)
+        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, signatures, checks)
         yield from pipeline.run(discover(paths, recursive))
     finally:
         if cache:

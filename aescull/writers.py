@@ -1,5 +1,10 @@
 """Rows out: CSV and JSON lines for pipelines (one row flushed at a time, so an interrupted
-run still ends at a row boundary), a rich table for people."""
+run still ends at a row boundary), a rich table for people.
+
+The columns of ``--checks`` are only written when the checks ran, so the default output keeps
+its shape. ``reasons`` is ``blurry;dark`` in CSV and a list in JSON lines; both are empty for a
+photo that passed every check, and empty/null for a row whose file failed.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
 
 COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
 GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.groups)
+CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")  # appended by --checks
+REASON_SEPARATOR = ";"
 FORMATS = ("csv", "jsonl", "table")
 
 
@@ -21,6 +28,7 @@ def _score_text(score: float | None) -> str:
 
 
 def _as_dict(record: ScoreRecord) -> dict[str, object]:
+    """Every column a record can fill; each writer keeps the ones it was opened with."""
     return {
         "path": str(record.path),
         "score": None if record.score is None else round(record.score, 4),
@@ -34,6 +42,19 @@ def _as_dict(record: ScoreRecord) -> dict[str, object]:
         "mtime_ns": record.mtime_ns,
         "group": record.group,
         "rank_in_group": record.rank_in_group,
+    } | _checks_dict(record)
+
+
+def _checks_dict(record: ScoreRecord) -> dict[str, object]:
+    checks = record.checks
+    if checks is None:
+        return dict.fromkeys(CHECK_COLUMNS)
+    return {
+        "sharpness": checks.sharpness,
+        "exposure": checks.exposure,
+        "clipped": round(checks.clipped, 4),
+        "noise": checks.noise,
+        "reasons": list(checks.reasons),
     }
 
 
@@ -48,6 +69,8 @@ class CsvWriter:
     def write(self, record: ScoreRecord) -> None:
         row = _as_dict(record)
         row["score"] = _score_text(record.score)
+        if row["reasons"] is not None:
+            row["reasons"] = REASON_SEPARATOR.join(row["reasons"])  # type: ignore[arg-type]
         self.writer.writerow(["" if row[name] is None else row[name] for name in self.columns])
         self.stream.flush()
 
@@ -76,6 +99,7 @@ class TableWriter:
     def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
         self.grouped = all(name in columns for name in GROUP_COLUMNS)
+        self.checks = all(name in columns for name in CHECK_COLUMNS)
         self.records: list[ScoreRecord] = []
 
     def write(self, record: ScoreRecord) -> None:
@@ -89,20 +113,26 @@ class TableWriter:
         from rich import box
 
         table = Table(box=box.SIMPLE_HEAD if self.grouped else None, header_style="bold")
-        group_columns = (("group", "left"), ("rank", "right")) if self.grouped else ()
-        for name, justify in (*group_columns, ("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")):
+        columns = [("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")]
+        if self.grouped:
+            columns[:0] = [("group", "left"), ("rank", "right")]
+        if self.checks:
+            columns[-1:-1] = [(name, "left" if name == "reasons" else "right") for name in CHECK_COLUMNS]
+        for name, justify in columns:
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for position, record in enumerate(self.records):
             size = f"{record.width}×{record.height}" if record.width else ""
             following = self.records[position + 1] if position + 1 < len(self.records) else None
-            group_cells = (record.group or "", "" if record.rank_in_group is None else str(record.rank_in_group)) if self.grouped else ()
+            cells: list[str | Text] = []
+            if self.grouped:
+                cells += [record.group or "", "" if record.rank_in_group is None else str(record.rank_in_group)]
+            cells += [Text(str(record.path)), _score_text(record.score), size, record.taken or "", Text(record.camera or "")]
+            if self.checks:
+                checks = _checks_dict(record)
+                cells += ["" if checks[name] is None else str(checks[name]) for name in CHECK_COLUMNS[:-1]]
+                cells.append(Text(", ".join(checks["reasons"] or ()), style="yellow"))  # type: ignore[arg-type]
             table.add_row(
-                *group_cells,
-                Text(str(record.path)),
-                _score_text(record.score),
-                size,
-                record.taken or "",
-                Text(record.camera or ""),
+                *cells,
                 Text(record.error or "", style="red"),
                 end_section=self.grouped and following is not None and following.group != record.group,
             )
@@ -117,6 +147,7 @@ WRITERS: dict[str, Callable[[TextIO, tuple[str, ...]], CsvWriter | JsonlWriter |
 }
 
 
-def open_writer(fmt: str, stream: TextIO, groups: bool = False) -> CsvWriter | JsonlWriter | TableWriter:
-    """``groups`` adds the ``group`` and ``rank_in_group`` columns of ``--groups``."""
-    return WRITERS[fmt](stream, COLUMNS + GROUP_COLUMNS if groups else COLUMNS)
+def open_writer(fmt: str, stream: TextIO, groups: bool = False, checks: bool = False) -> CsvWriter | JsonlWriter | TableWriter:
+    """``groups`` adds the ``group`` and ``rank_in_group`` columns of ``--groups``, ``checks``
+    the columns of :data:`CHECK_COLUMNS` (``--checks``)."""
+    return WRITERS[fmt](stream, COLUMNS + (GROUP_COLUMNS if groups else ()) + (CHECK_COLUMNS if checks else ()))

@@ -76,3 +76,16 @@ def save_photo(path: Path, width: int = 120, height: int = 80, seed: int = 0, **
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(photo_pixels(width, height, seed)).save(path, **save_args)
     return path
+
+
+def sharp_scene(width: int = 512, height: int = 384, seed: int = 0) -> Image.Image:
+    """A clean, well-exposed frame with crisp edges: overlapping flat rectangles over a soft
+    gradient, highlights near white but never clipped, no noise. Every check passes on it."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    pixels = np.stack([60 + 80 * x / width, 70 + 60 * y / height, np.full_like(x, 110.0)], axis=-1)
+    for _ in range(40):
+        w, h = int(rng.integers(width // 16, width // 4)), int(rng.integers(height // 16, height // 4))
+        left, top = int(rng.integers(0, width - w)), int(rng.integers(0, height - h))
+        pixels[top : top + h, left : left + w] = rng.uniform(15, 240, size=3)
+    return Image.fromarray(pixels.round().astype(np.uint8))

@@ -1,0 +1,290 @@
+"""Calibrate and check the thresholds of :mod:`aescull.checks` on data; print the tables.
+
+    python -m aescull.checks_eval --data ../shared/data [--save m.json | --load m.json]
+
+- ``photos/`` (high-resolution originals): every photo is measured as it is and after each
+  synthetic degradation at native resolution: Gaussian blur (sigma 1, 2, 4 px), horizontal
+  camera shake (a box of 9 or 17 px, the kernel of :func:`aescull.degrade.motion_blur`),
+  exposure shifts (-2, -1, +1, +2 stops, exactly :func:`aescull.degrade.exposure`) and
+  Gaussian noise (sigma 2, 4, 8 levels per channel, :func:`aescull.degrade.gaussian_noise`;
+  that is about 0.67 times as much luminance noise, the ``noise`` column's scale).
+  For each reason: how many copies of each level it flags (recall), the precision of its flags
+  when the degraded copies are mixed with the 29 originals, and every flag it raises on the
+  untouched originals (the target is none).
+- ``clive-dev/`` (real phone photos rated by people): how often each reason fires and the mean
+  opinion score of the flagged photos against the others: flags should pick worse photos.
+- The time the checks add to a 24-MP JPEG (CPU time of one thread, so other load on the machine
+  does not inflate it), against decoding for the model alone and one model call.
+
+Measuring is the slow part; ``--save`` keeps the measurements and ``--load`` prints the tables
+again (for instance after changing a threshold) without measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from aescull import checks, degrade
+
+Variant = Callable[[Image.Image], Image.Image]
+
+
+def _shift(stops: float) -> Variant:
+    """degrade.exposure is a function of each 8-bit value alone: apply it as a lookup table."""
+    ramp = Image.fromarray(np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2))
+    table = list(np.asarray(degrade.exposure(ramp, stops))[0, :, 0])
+    return lambda image: image.point(table * 3)
+
+
+def _shake(length: int) -> Variant:
+    """The box of degrade.motion_blur (odd lengths), run by Pillow: same kernel, far faster."""
+    return lambda image: image.filter(ImageFilter.BoxBlur(((length - 1) // 2, 0)))
+
+
+# (group, level, transform); the level 0 of every group is the untouched original.
+VARIANTS: list[tuple[str, str, Variant]] = [
+    ("blur", "sigma 1 px", lambda image: degrade.gaussian_blur(image, 1)),
+    ("blur", "sigma 2 px", lambda image: degrade.gaussian_blur(image, 2)),
+    ("blur", "sigma 4 px", lambda image: degrade.gaussian_blur(image, 4)),
+    ("blur", "shake 9 px", _shake(9)),
+    ("blur", "shake 17 px", _shake(17)),
+    ("dark", "-1 stop", _shift(-1)),
+    ("dark", "-2 stops", _shift(-2)),
+    ("bright", "+1 stop", _shift(1)),
+    ("bright", "+2 stops", _shift(2)),
+    ("noise", "sigma 2 RGB", lambda image: degrade.gaussian_noise(image, 2)),
+    ("noise", "sigma 4 RGB", lambda image: degrade.gaussian_noise(image, 4)),
+    ("noise", "sigma 8 RGB", lambda image: degrade.gaussian_noise(image, 8)),
+]
+REASON_OF = {"blur": "blurry", "dark": "dark", "bright": "bright", "noise": "noisy"}
+# Levels counted as positives in the summary line of each reason: clearly visible at 100 %.
+CLEAR = {"sigma 2 px", "sigma 4 px", "shake 9 px", "shake 17 px", "-2 stops", "+2 stops", "sigma 4 RGB", "sigma 8 RGB"}
+ORIGINAL = "original"
+
+
+def measure_photos(folder: Path, log: Callable[[str], None]) -> dict[str, dict[str, dict]]:
+    """{photo: {level: measurements}} for every photo and variant."""
+    results: dict[str, dict[str, dict]] = {}
+    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for number, path in enumerate(paths, start=1):
+        with Image.open(path) as opened:
+            original = opened.convert("RGB")
+        rows = {ORIGINAL: asdict(checks.measure(original))}
+        for _, level, transform in VARIANTS:
+            rows[level] = asdict(checks.measure(transform(original)))
+        results[path.name] = rows
+        log(f"{number}/{len(paths)} {path.name} {original.width}x{original.height}")
+    return results
+
+
+def measure_clive(folder: Path, log: Callable[[str], None]) -> list[dict]:
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
+        labels = list(csv.DictReader(handle))
+    rows = []
+    for number, label in enumerate(labels, start=1):
+        with Image.open(folder / "images" / label["filename"]) as opened:
+            measured = asdict(checks.measure(opened.convert("RGB")))
+        rows.append({"filename": label["filename"], "mos": float(label["mos"]), **measured})
+        if number % 200 == 0:
+            log(f"clive-dev {number}/{len(labels)}")
+    return rows
+
+
+def _judge(row: dict) -> tuple[str, ...]:
+    """Reasons under the current thresholds (so --load shows the effect of a changed threshold)."""
+    return checks.reasons_for(row["sharpness"], row["exposure"], row["clipped"], row["noise"])
+
+
+def photo_table(results: dict[str, dict[str, dict]]) -> list[str]:
+    names = sorted(results)
+    total = len(names)
+    lines = [f"Synthetic degradations of {total} high-resolution photos, measured at native resolution", ""]
+    header = f"{'reason':<8} {'copy':<16} {'flagged':>9} {'recall':>7} {'precision':>10}  other flags on these copies"
+    lines += [header, "-" * len(header)]
+    for group, reason in REASON_OF.items():
+        false_flags = [name for name in names if reason in _judge(results[name][ORIGINAL])]
+        levels = [level for variant_group, level, _ in VARIANTS if variant_group == group]
+        lines.append(f"{reason:<8} {'original':<16} {len(false_flags):>4} / {total:<3}{'':>7} {'':>10}  " + ", ".join(false_flags))
+        clear_hits = 0
+        for level in levels:
+            verdicts = [_judge(results[name][level]) for name in names]
+            hits = sum(reason in verdict for verdict in verdicts)
+            clear_hits += hits if level in CLEAR else 0
+            precision = _share(hits, hits + len(false_flags))
+            others: dict[str, int] = {}
+            for verdict in verdicts:
+                for other in verdict:
+                    if other != reason:
+                        others[other] = others.get(other, 0) + 1
+            lines.append(
+                f"{'':<8} {level:<16} {hits:>4} / {total:<3}{hits / total:>7.0%} {precision:>10}  "
+                + ", ".join(f"{other} {count}" for other, count in sorted(others.items()))
+            )
+        clear = [level for level in levels if level in CLEAR]
+        positives = total * len(clear)
+        precision = _share(clear_hits, clear_hits + len(false_flags))
+        lines.append(
+            f"{'':<8} {'all clear levels':<16} {clear_hits:>4} / {positives:<3}{clear_hits / positives:>7.0%} {precision:>10}  "
+            + "(" + ", ".join(clear) + ")"
+        )
+        lines.append("")
+    lines.append("Closest calls among the originals (distance to each threshold):")
+    for label, key, threshold, better_high in (
+        ("sharpness", "sharpness", checks.BLURRY_BELOW, True),
+        ("exposure", "exposure", checks.DARK_BELOW, True),
+        ("clipped", "clipped", checks.BRIGHT_ABOVE, False),
+        ("noise", "noise", checks.NOISY_ABOVE, False),
+    ):
+        values = sorted(
+            ((results[name][ORIGINAL][key], name) for name in names if results[name][ORIGINAL][key] is not None),
+            reverse=not better_high,
+        )
+        shown = ", ".join(f"{name} {value:.3g}" for value, name in values[:3])
+        lines.append(f"  {label:<10} threshold {threshold:<5} worst originals: {shown}")
+    return lines
+
+
+def _share(part: int, whole: int) -> str:
+    """A percentage, or "-" where nothing was flagged (precision is undefined, not 0)."""
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def clive_table(rows: list[dict]) -> list[str]:
+    lines = [f"clive-dev: {len(rows)} real phone photos (500 px) with mean opinion scores (0-100)", ""]
+    header = f"{'reason':<8} {'flagged':>8} {'MOS flagged':>12} {'MOS others':>11}"
+    lines += [header, "-" * len(header)]
+    for reason in checks.REASONS:
+        flagged = [row["mos"] for row in rows if reason in _judge(row)]
+        others = [row["mos"] for row in rows if reason not in _judge(row)]
+        mean_flagged = f"{statistics.fmean(flagged):.1f}" if flagged else "-"
+        lines.append(f"{reason:<8} {len(flagged):>8} {mean_flagged:>12} {statistics.fmean(others):>11.1f}")
+    any_flag = [row["mos"] for row in rows if _judge(row)]
+    none = [row["mos"] for row in rows if not _judge(row)]
+    lines.append(f"{'any':<8} {len(any_flag):>8} {statistics.fmean(any_flag) if any_flag else float('nan'):>12.1f} {statistics.fmean(none):>11.1f}")
+    for key in ("sharpness", "exposure", "clipped", "noise"):
+        pairs = [(row[key], row["mos"]) for row in rows if row[key] is not None]
+        lines.append(f"Spearman rank correlation of {key} with MOS: {_spearman(pairs):+.2f} (n={len(pairs)})")
+    return lines
+
+
+def _spearman(pairs: list[tuple[float, float]]) -> float:
+    if len(pairs) < 2:
+        return float("nan")
+    values = np.asarray(pairs, dtype=np.float64)
+    ranks = [_ranks(values[:, column]) for column in (0, 1)]
+    if min(np.ptp(rank) for rank in ranks) == 0:
+        return float("nan")  # one side is constant: no order to correlate
+    return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Average ranks, so ties (many photos with exposure 0) do not invent an order."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    for value in np.unique(values):
+        tied = values == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def cost_table(photos: Path, repeats: int = 5) -> list[str]:
+    """CPU milliseconds per 24-MP JPEG: decoding for the model alone, with checks, one model call.
+
+    The best of a few runs: other processes slow a run down (caches, memory bandwidth) even in
+    CPU time, never speed it up.
+    """
+    import torch
+
+    from aescull.decode import decode
+    from aescull.model import ModelConfig, SPPNet
+
+    source = max((path for path in photos.iterdir() if path.suffix.lower() == ".jpg"), key=lambda path: path.stat().st_size)
+    with Image.open(source) as opened:
+        big = opened.convert("RGB").resize((6000, 4000), Image.Resampling.BICUBIC)
+    big = degrade.gaussian_noise(big, 2)  # texture at 100 %, so the file decodes like a real photo
+    torch.set_num_threads(1)
+    model = SPPNet(ModelConfig()).eval()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "24mp.jpg"
+        big.save(path, quality=92)
+        size_mb = path.stat().st_size / 1e6
+
+        def cpu_ms(work: Callable[[], object]) -> float:
+            spent = []
+            for _ in range(repeats):
+                started = time.thread_time()
+                work()
+                spent.append((time.thread_time() - started) * 1000)
+            return min(spent)
+
+        plain = cpu_ms(lambda: decode(path, 512))
+        with_checks = cpu_ms(lambda: decode(path, 512, checks=True))
+
+        def full_decode() -> None:
+            with Image.open(path) as image:
+                image.load()
+
+        full = cpu_ms(full_decode)
+        with Image.open(path) as image:
+            native = image.convert("RGB")
+        measuring = cpu_ms(lambda: checks.measure(native))
+        pixels = decode(path, 512).pixels.unsqueeze(0)
+        with torch.inference_mode():
+            inference = cpu_ms(lambda: model(pixels))
+    return [
+        f"Added cost per 24-MP JPEG (6000x4000, {size_mb:.1f} MB; CPU ms of one thread, best of {repeats}):",
+        f"  decode for the model (draft 1/8 + resize)  {plain:7.0f} ms",
+        f"  the same with checks                       {with_checks:7.0f} ms   (+{with_checks - plain:.0f} ms)",
+        f"    of which: full-size decode {full:.0f} ms, checks.measure {measuring:.0f} ms",
+        f"  one model call at 512 px, for comparison   {inference:7.0f} ms",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aescull.checks_eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding photos/ and clive-dev/")
+    parser.add_argument("--save", type=Path, help="write the measurements to this JSON file")
+    parser.add_argument("--load", type=Path, help="read measurements from this JSON file instead of measuring")
+    parser.add_argument("--no-cost", action="store_true", help="skip the timing of a 24-MP image")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    if args.load:
+        measured = json.loads(args.load.read_text(encoding="utf-8"))
+    else:
+        if not (args.data / "photos").is_dir():
+            parser.error(f"no photos/ under {args.data} (give --data)")
+        measured = {"photos": measure_photos(args.data / "photos", log)}
+        if (args.data / "clive-dev" / "labels.csv").is_file():
+            measured["clive"] = measure_clive(args.data / "clive-dev", log)
+        if args.save:
+            args.save.write_text(json.dumps(measured), encoding="utf-8")
+    print(
+        f"thresholds: blurry sharpness < {checks.BLURRY_BELOW}, dark exposure < {checks.DARK_BELOW} stops, "
+        f"bright clipped > {checks.BRIGHT_ABOVE}, noisy noise > {checks.NOISY_ABOVE} levels\n"
+    )
+    print("\n".join(photo_table(measured["photos"])))
+    if "clive" in measured:
+        print("\n" + "\n".join(clive_table(measured["clive"])))
+    if not args.no_cost and (args.data / "photos").is_dir():
+        print("\n" + "\n".join(cost_table(args.data / "photos")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
