@@ -56,8 +56,11 @@ MaxSideOpt = Annotated[
     Optional[int],
     typer.Option("--max-side", min=0, help="Longest side the photo is scaled down to before scoring (default: the model's); 0 = native pixels."),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Photos per model call.")]
+BatchOpt = Annotated[
+    Optional[int], typer.Option("--batch-size", min=1, help="Photos of the same shape per model call [default: 1].")
+]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Decoding threads [default: CPU cores, at most 4].")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="Model threads [default: half the CPU cores].")]
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache", help="Score cache file (default: in the user cache folder).", dir_okay=False)]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the score cache.")]
 WeightsOpt = Annotated[
@@ -117,8 +120,9 @@ def _run(
     *,
     recursive: bool,
     max_side: int | None,
-    batch_size: int,
+    batch_size: int | None,
     workers: int | None,
+    threads: int | None,
     cache: Path | None,
     no_cache: bool,
     weights: Path | None,
@@ -128,19 +132,22 @@ def _run(
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
-    from aescull.cache import default_cache_path
-    from aescull.scoring import score_paths
+    import torch
 
+    from aescull.cache import default_cache_path
+    from aescull.scoring import DEFAULT_THREADS, score_paths
+
+    torch.set_num_threads(threads or DEFAULT_THREADS)
     loaded = loaded or _load(weights)
     cache_file = None if no_cache else (cache or default_cache_path())
     records = score_paths(
         [str(path) for path in (paths or [Path(".")])],
         model=loaded,
         max_side=max_side,
-        batch_size=batch_size,
         recursive=recursive,
         cache_file=cache_file,
         on_thumbnail=on_thumbnail,
+        **({} if batch_size is None else {"batch_size": batch_size}),
         **({} if workers is None else {"workers": workers}),
     )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
@@ -228,8 +235,9 @@ def score(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -239,7 +247,7 @@ def score(
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
-        records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+        records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
         _write(tally.count(records), fmt, output)
         tally.finish(started, quiet)
@@ -255,8 +263,9 @@ def rank(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -269,7 +278,7 @@ def rank(
     with _guard(debug):
         tally = _Tally()
         records = list(tally.count(_run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size,
-                                        workers=workers, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)))
+                                        workers=workers, threads=threads, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)))
         _write(order_by_score(records, top=top, bottom=bottom), fmt, output)
         tally.finish(started, quiet)
 
@@ -375,8 +384,9 @@ def cull(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -406,7 +416,7 @@ def cull(
             root = actions.library_root([row.path for row in rows])
         else:
             assert paths is not None
-            rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+            rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
                                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
             root = actions.library_root(paths)
         destination = (move_to or root / actions.CULLED_FOLDER).absolute()
@@ -459,8 +469,9 @@ def tag(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -475,7 +486,7 @@ def tag(
     started = time.monotonic()
     with _guard(debug):
         loaded = _load(weights)
-        rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+        rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
                                    cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, loaded=loaded)
         root = actions.library_root(paths)
 
@@ -582,8 +593,9 @@ def report(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -614,8 +626,8 @@ def report(
                 def keep(path: Path, thumbnail: Thumbnail) -> None:
                     writer.spool.add(str(path), thumbnail)
 
-                records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, cache=cache,
-                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep)
+                records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
+                               cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep)
                 rows = [sheet.record_row(record) for record in records]
             tiles = sheet.ordered(sheet.tile_of(row) for row in rows)
             pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}
