@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -87,8 +88,9 @@ def inference_network(model: Callable[[torch.Tensor], torch.Tensor]) -> Callable
     if not isinstance(model, torch.nn.Module):
         return model
     try:
-        from torch.fx.experimental.optimization import fuse
-
+        with warnings.catch_warnings():  # it imports torch.utils.mkldnn, which still uses torch.jit
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torch.fx.experimental.optimization import fuse
         network = fuse(model)
     except Exception as error:  # tracing rejects some Python control flow; folding is only a speed-up
         log.debug("batch norms not folded: %s", error)
