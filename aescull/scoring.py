@@ -26,9 +26,9 @@ from aescull.weights import LoadedModel, load_model
 
 log = logging.getLogger("aescull")
 
-# One photo per model call: at the 512-px working size a batch of 2 costs ~35% more CPU per
-# photo than batch 1 and a batch of 8 twice as much (activations outgrow the CPU caches), and
-# batch 8 held ~0.9 GB. Batching by shape still pays at small working sizes (--batch-size).
+# One photo per model call: at the 512-px working size the model alone took ~35% more CPU per
+# photo in batches of 2 and up to twice as much in batches of 8 (activations outgrow the CPU
+# caches); a whole run with batch 8 took ~35% more CPU and ~250 MB more peak RSS than batch 1.
 DEFAULT_BATCH_SIZE = 1
 # Below one cell of the trunk's stride-32 feature map the network has nothing to judge (a 10×10
 # icon scored a perfect 1.0): such files get an error row instead of a made-up score.
