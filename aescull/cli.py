@@ -61,8 +61,11 @@ MaxSideOpt = Annotated[
     Optional[int],
     typer.Option("--max-side", min=0, help="Longest side the photo is scaled down to before scoring (default: the model's); 0 = native pixels."),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Photos per model call.")]
+BatchOpt = Annotated[
+    Optional[int], typer.Option("--batch-size", min=1, help="Photos of the same shape per model call [default: 1].")
+]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, help="Decoding threads [default: CPU cores, at most 4].")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="Model threads [default: half the CPU cores].")]
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache", help="Score cache file (default: in the user cache folder).", dir_okay=False)]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the score cache.")]
 WeightsOpt = Annotated[
@@ -148,8 +151,9 @@ def _run(
     *,
     recursive: bool,
     max_side: int | None,
-    batch_size: int,
+    batch_size: int | None,
     workers: int | None,
+    threads: int | None,
     cache: Path | None,
     no_cache: bool,
     weights: Path | None,
@@ -161,21 +165,24 @@ def _run(
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
-    from aescull.cache import default_cache_path
-    from aescull.scoring import score_paths
+    import torch
 
+    from aescull.cache import default_cache_path
+    from aescull.scoring import DEFAULT_THREADS, score_paths
+
+    torch.set_num_threads(threads or DEFAULT_THREADS)
     loaded = loaded or _load(weights)
     cache_file = None if no_cache else (cache or default_cache_path())
     records = score_paths(
         [str(path) for path in (paths or [Path(".")])],
         model=loaded,
         max_side=max_side,
-        batch_size=batch_size,
         recursive=recursive,
         cache_file=cache_file,
         on_thumbnail=on_thumbnail,
         signatures=signatures,
         checks=checks,
+        **({} if batch_size is None else {"batch_size": batch_size}),
         **({} if workers is None else {"workers": workers}),
     )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
@@ -288,8 +295,9 @@ def score(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -307,7 +315,7 @@ def score(
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
-        records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+        records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups, checks=checks)
         if groups:
             from aescull.groups import group_records
@@ -327,8 +335,9 @@ def rank(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -349,8 +358,8 @@ def rank(
     with _guard(debug):
         tally = _Tally()
         records = list(tally.count(_run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups,
-                                        checks=checks)))
+                                        threads=threads, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet,
+                                        signatures=groups, checks=checks)))
         if groups:
             from aescull.groups import group_records, order_by_group
 
@@ -495,8 +504,9 @@ def cull(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -549,7 +559,8 @@ def cull(
             assert paths is not None
             grouping = None if keep_best is None else (burst_window, similarity, duplicates)
             rows, failed = _score_rows(paths, grouping, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, checks=bool(rejected))
+                                       threads=threads, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet,
+                                       checks=bool(rejected))
             root = actions.library_root(paths)
         destination = (move_to or root / actions.CULLED_FOLDER).absolute()
 
@@ -602,8 +613,9 @@ def tag(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -618,7 +630,7 @@ def tag(
     started = time.monotonic()
     with _guard(debug):
         loaded = _load(weights)
-        rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
+        rows, failed = _score_rows(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
                                    cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, loaded=loaded)
         root = actions.library_root(paths)
 
@@ -726,8 +738,9 @@ def report(
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
     max_side: MaxSideOpt = None,
-    batch_size: BatchOpt = 8,
+    batch_size: BatchOpt = None,
     workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     cache: CacheOpt = None,
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
@@ -758,8 +771,8 @@ def report(
                 def keep(path: Path, thumbnail: Thumbnail) -> None:
                     writer.spool.add(str(path), thumbnail)
 
-                records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, cache=cache,
-                               no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep, checks=checks)
+                records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
+                               cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, on_thumbnail=keep, checks=checks)
                 rows = [sheet.record_row(record) for record in records]
             tiles = sheet.ordered(sheet.tile_of(row) for row in rows)
             pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}

@@ -63,7 +63,10 @@ def _with_pairs(paths: list[Path]) -> Iterator[Candidate]:
         yield Candidate(path, pairs.get(path))
 
 
-def _walk(root: Path, recursive: bool, seen_dirs: set[Path]) -> Iterator[Candidate]:
+def _walk(root: Path, recursive: bool, seen_dirs: set[Path]) -> Iterator[tuple[Candidate, str | None]]:
+    """Candidates with their real path when it comes for free: a file that is not a symlink
+    is its resolved folder plus its name, so only symlinks need resolving (several system
+    calls each, the largest cost of a re-run over a cached library)."""
     try:
         resolved = root.resolve()
         if resolved in seen_dirs:
@@ -72,9 +75,10 @@ def _walk(root: Path, recursive: bool, seen_dirs: set[Path]) -> Iterator[Candida
         with os.scandir(root) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python < 3.13)
-        yield Candidate(root, error=f"cannot read folder: {getattr(error, 'strerror', None) or error}")
+        yield Candidate(root, error=f"cannot read folder: {getattr(error, 'strerror', None) or error}"), None
         return
     files: list[Path] = []
+    real_paths: dict[Path, str] = {}
     folders: list[Path] = []
     for entry in entries:
         if _is_hidden(entry.name):
@@ -88,7 +92,10 @@ def _walk(root: Path, recursive: bool, seen_dirs: set[Path]) -> Iterator[Candida
             folders.append(path)
         elif is_photo(path):
             files.append(path)
-    yield from _with_pairs(files)
+            if not entry.is_symlink():
+                real_paths[path] = os.path.join(resolved, entry.name)
+    for candidate in _with_pairs(files):
+        yield candidate, real_paths.get(candidate.path)
     if recursive:
         for folder in folders:
             yield from _walk(folder, recursive, seen_dirs)
@@ -101,7 +108,7 @@ def discover(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) ->
     then says what is wrong with them); a path that does not exist becomes an error row.
     Within a folder, a file's own row precedes the rows of its subfolders.
     """
-    seen_files: set[Path] = set()
+    seen_files: set[str] = set()
     seen_dirs: set[Path] = set()
     explicit: list[Path] = []
 
@@ -113,8 +120,8 @@ def discover(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) ->
         path = Path(raw)
         if path.is_dir():
             yield from flush_explicit()
-            for candidate in _walk(path, recursive, seen_dirs):
-                if _first_time(candidate.path, seen_files):
+            for candidate, real_path in _walk(path, recursive, seen_dirs):
+                if _first_time(candidate.path, seen_files, real_path):
                     yield candidate
         elif path.exists() or path.is_symlink():
             if _first_time(path, seen_files):
@@ -125,13 +132,14 @@ def discover(paths: Iterable[str | os.PathLike[str]], recursive: bool = True) ->
     yield from flush_explicit()
 
 
-def _first_time(path: Path, seen: set[Path]) -> bool:
+def _first_time(path: Path, seen: set[str], real_path: str | None = None) -> bool:
     """True the first time a file is met, so overlapping arguments give one row per file."""
-    try:
-        key = path.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
-        key = path.absolute()
-    if key in seen:
+    if real_path is None:
+        try:
+            real_path = str(path.resolve())
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+            real_path = str(path.absolute())
+    if real_path in seen:
         return False
-    seen.add(key)
+    seen.add(real_path)
     return True

@@ -7,8 +7,10 @@ is held at a time, however large the library.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,11 +29,19 @@ from aescull.weights import LoadedModel, load_model
 
 log = logging.getLogger("aescull")
 
-DEFAULT_BATCH_SIZE = 8
+# One photo per model call: at the 512-px working size the model alone took ~35% more CPU per
+# photo in batches of 2 and up to twice as much in batches of 8 (activations outgrow the CPU
+# caches); a whole run with batch 8 took ~35% more CPU and ~250 MB more peak RSS than batch 1.
+DEFAULT_BATCH_SIZE = 1
 # Below one cell of the trunk's stride-32 feature map the network has nothing to judge (a 10×10
 # icon scored a perfect 1.0): such files get an error row instead of a made-up score.
 MIN_LONGEST_SIDE = 32
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+# Model threads for the CLI (torch.set_num_threads): half the cores, as the decoding threads
+# need the rest. torch's own default (every core) fights them: its threads spin-wait for each
+# other at every layer when one is descheduled, and on a busy 2-core machine that cost ten
+# times the CPU per photo (778 ms against 66 ms with one thread).
+DEFAULT_THREADS = max(1, (os.cpu_count() or 1) // 2)
 THUMBNAIL_SIDE = 400
 
 # Receives the thumbnail of each photo decoded for scoring (cache hits and RAW halves of a pair
@@ -81,6 +91,24 @@ class _Job:
     future: Future[DecodedPhoto] | None = None
 
 
+def inference_network(model: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The same network, faster on a CPU: batch norms folded into their convolutions and
+    channels-last memory (measured at 512 px on one core: 90 -> 66 ms per photo; scores move by
+    ~2e-7). The caller's model is left as it is; a callable that is not a module (a test spy),
+    or a module that cannot be traced, runs unfolded."""
+    if not isinstance(model, torch.nn.Module):
+        return model
+    try:
+        with warnings.catch_warnings():  # it imports torch.utils.mkldnn, which still uses torch.jit
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from torch.fx.experimental.optimization import fuse
+        network = fuse(model)
+    except Exception as error:  # tracing rejects some Python control flow; folding is only a speed-up
+        log.debug("batch norms not folded: %s", error)
+        network = copy.deepcopy(model)
+    return network.to(memory_format=torch.channels_last)
+
+
 def _file_key(path: Path) -> FileKey:
     stat = path.stat()
     return FileKey(str(path.absolute()), stat.st_size, stat.st_mtime_ns)
@@ -100,6 +128,7 @@ class _Pipeline:
         checks: bool = False,
     ) -> None:
         self.loaded = loaded
+        self.network: Callable[[torch.Tensor], torch.Tensor] | None = None  # prepared at the first cache miss
         self.on_thumbnail = on_thumbnail
         self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
         self.signatures = signatures
@@ -233,8 +262,11 @@ class _Pipeline:
             self.cache.put_checks_many(fresh_checks)
 
     def _infer(self, batch: torch.Tensor) -> list[float]:
+        if self.network is None:
+            self.network = inference_network(self.loaded.model)
         with torch.inference_mode():
-            return [float(value) for value in self.loaded.model(batch).reshape(-1)]
+            output = self.network(batch.contiguous(memory_format=torch.channels_last))
+            return [float(value) for value in output.reshape(-1)]
 
     def _finish(self, job: _Job, record: ScoreRecord) -> None:
         self.done[job.index] = record

@@ -13,7 +13,6 @@ import xml.parsers.expat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XMP_NS = "http://ns.adobe.com/xap/1.0/"
@@ -106,7 +105,7 @@ def merge(existing: bytes | None, updates: Mapping[Key, str]) -> bytes:
         for key, qname, start, tag_end, end_tag_start in description.child_elements:
             if key not in updates:
                 continue
-            text = escape(updates[key], {"\r": "&#13;"}).encode()  # a raw CR would be read back as LF
+            text = _element_text(updates[key])
             if end_tag_start is None:
                 slash = data.rindex(b"/", start, tag_end)
                 edits.append((slash, tag_end, b">%s</%s>" % (text, qname)))
@@ -278,7 +277,17 @@ def _tag_end(data: bytes, start: int) -> tuple[int, bool]:
     raise SidecarError("has an unterminated tag")
 
 
+# xml.sax.saxutils is imported on first use: it pulls in urllib and http.client, about 30 ms
+# of every `aescull` start-up, `--help` included.
+def _element_text(value: str) -> bytes:
+    from xml.sax.saxutils import escape
+
+    return escape(value, {"\r": "&#13;"}).encode()  # a raw CR would be read back as LF
+
+
 def _attribute_text(value: str) -> bytes:
+    from xml.sax.saxutils import escape
+
     return escape(value, {'"': "&quot;", "\n": "&#10;", "\t": "&#9;", "\r": "&#13;"}).encode()  # raw, a parser reads them as spaces
 
 

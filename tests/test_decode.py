@@ -88,7 +88,7 @@ def test_large_jpeg_uses_draft_mode_and_reports_full_size(tmp_path: Path, monkey
     photo = decode(path, max_side=512)
     assert (photo.info.width, photo.info.height) == (8000, 6000)
     assert tuple(photo.pixels.shape) == (3, 384, 512)
-    assert drafted == [(1000, 750)]  # libjpeg decoded at 1/8 scale, never the full 48 MP
+    assert drafted == [(2000, 1500)]  # libjpeg decoded at 1/4 scale (twice 512 px), never the full 48 MP
 
 
 @pytest.mark.parametrize(

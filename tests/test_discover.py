@@ -72,3 +72,10 @@ def test_raw_and_jpeg_of_same_stem_are_paired(tmp_path: Path) -> None:
     pairs = {c.path.name: c.pair for c in discover([tmp_path])}
     assert pairs == {"IMG_1.CR2": jpeg, "IMG_1.JPG": raw, "IMG_2.NEF": None}
     assert lone.exists()
+
+
+def test_symlinked_file_and_its_target_give_one_row(tmp_path: Path) -> None:
+    target = touch(tmp_path / "lib" / "b.jpg")
+    os.symlink(target, tmp_path / "lib" / "a.jpg")
+    os.symlink(target, tmp_path / "elsewhere.jpg")
+    assert [str(c.path.relative_to(tmp_path)) for c in discover([tmp_path / "lib", tmp_path / "elsewhere.jpg"])] == ["lib/a.jpg"]

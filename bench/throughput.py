@@ -1,0 +1,486 @@
+"""Throughput, memory and cache benchmark: aescull's pipeline against a naive baseline.
+
+    nice -n 19 python bench/throughput.py [--photos ../shared/data/photos] [--big 12] [--rounds 2]
+                                          [--work DIR] [--sweep] [--only photos,24mp,100mp,cache,startup]
+
+What it runs, each configuration in its own child process (forked from a parent that has
+imported torch but never run it, as a freshly started CLI would be), so every peak RSS is that
+configuration's own:
+
+- ours: ``score_paths`` with the CLI's default settings (torch threads set as the CLI sets
+  them), no score cache, rows written as CSV; per stage
+  (discover, decode, model, write) the seconds spent, end-to-end images/s, CPU seconds, peak RSS.
+  Decode and model overlap, so their seconds add up to more than the end-to-end time.
+- baseline: the naive way on the same files: full-resolution Pillow decode, EXIF transpose,
+  Lanczos resize to the same working size, batch 1, one torch thread, no cache.
+- floor: Pillow JPEG draft decode alone at the working size, one thread, per image; and the
+  model alone per image at the default batch (and at smaller working sizes, for reference).
+
+Ours and the baseline alternate (ABAB...), since a shared machine's speed drifts within
+minutes; medians and per-round ratios are printed. CPU seconds are printed beside wall seconds:
+on a loaded machine wall time says more about the neighbours than about aescull.
+
+Inputs: the photos folder as it is; generated 24-MP JPEGs (photos cropped to 3:2, upscaled to
+6000x4000, re-encoded at quality 92); one 100-MP JPEG for memory; 10,000 small files for the
+warm-cache path (the cache is filled through aescull's own cache keys, then a re-run is timed,
+in-process and as a whole ``aescull score`` command). Generated files go to a temporary
+folder, or to ``--work DIR``, where they are kept and reused by later runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+BIG_SIZE = (6000, 4000)
+HUGE_SIZE = (12240, 8160)
+QUALITY = 92
+CACHE_FILES = 10_000
+SMALL_SIZE = (64, 48)
+
+
+# ---------------------------------------------------------------- inputs (Pillow only)
+
+
+def _reframed(source: Path, size: tuple[int, int]) -> Image.Image:
+    """The photo cropped to the aspect ratio of ``size`` and resized to it."""
+    with Image.open(source) as opened:
+        opened.draft("RGB", size)  # only ever shrinks; saves time for the small cache files
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    target_ratio = size[0] / size[1]
+    width, height = image.size
+    if width / height > target_ratio:
+        crop = round(height * target_ratio)
+        image = image.crop(((width - crop) // 2, 0, (width - crop) // 2 + crop, height))
+    else:
+        crop = round(width / target_ratio)
+        image = image.crop((0, (height - crop) // 2, width, (height - crop) // 2 + crop))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def _jpegs(folder: Path) -> list[Path]:
+    return sorted(path for path in folder.iterdir() if path.suffix.lower() in (".jpg", ".jpeg"))
+
+
+def prepare(photos: Path, work: Path, big: int) -> dict[str, str]:
+    """Generate what is missing under ``work``; existing files are reused as they are.
+
+    Runs in a child, so the parent's heap (which every measured child inherits) stays small."""
+    sources = _jpegs(photos)
+    if not sources:
+        raise SystemExit(f"no JPEGs in {photos}")
+    folders = {name: work / name for name in ("24mp", "100mp", "cache")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    step = max(1, len(sources) // big)
+    for source in sources[::step][:big]:
+        target = folders["24mp"] / f"{source.stem}-24mp.jpg"
+        if not target.exists():
+            _reframed(source, BIG_SIZE).save(target, quality=QUALITY)
+    huge = folders["100mp"] / "huge-100mp.jpg"
+    if not huge.exists():
+        _reframed(sources[len(sources) // 2], HUGE_SIZE).save(huge, quality=QUALITY)
+    _small_files(sources, folders["cache"])
+    return {name: str(folder) for name, folder in folders.items()}
+
+
+def _small_files(sources: list[Path], folder: Path) -> None:
+    """10,000 files in 10 folders; 100 distinct small JPEGs, each written 100 times."""
+    import io
+
+    if sum(1 for _ in folder.rglob("*.jpg")) >= CACHE_FILES:
+        return
+    variants = []
+    for index in range(100):
+        buffer = io.BytesIO()
+        _reframed(sources[index % len(sources)], (SMALL_SIZE[0] + index % 7, SMALL_SIZE[1])).save(buffer, "JPEG", quality=85)
+        variants.append(buffer.getvalue())
+    for index in range(CACHE_FILES):
+        sub = folder / f"day{index // 1000:02d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"IMG_{index:05d}.jpg").write_bytes(variants[index % len(variants)])
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def in_child(task: Callable[..., dict], *args: object) -> dict:
+    """Run ``task`` in a forked child; its result and the child's peak RSS come back."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            payload = json.dumps(task(*args))
+        except BaseException as error:  # the parent reports it; the child must not run on
+            payload = json.dumps({"error": repr(error)})
+        with os.fdopen(write_end, "w") as pipe:
+            pipe.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        result = json.loads(pipe.read() or '{"error": "child died"}')
+    _, _, usage = os.wait4(pid, 0)
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    if "error" in result:
+        raise SystemExit(f"{task.__name__} failed: {result['error']}")
+    return result
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _discover_seconds(folder: Path) -> float:
+    from aescull.discover import discover
+
+    started = time.perf_counter()
+    list(discover([folder]))
+    return time.perf_counter() - started
+
+
+def run_ours(folder: Path, out: Path, options: dict) -> dict:
+    """The CLI's default settings unless ``options`` says otherwise (batch_size, workers, threads)."""
+    import threading
+
+    import torch
+
+    from aescull import scoring
+    from aescull.weights import load_model
+    from aescull.writers import open_writer
+
+    torch.set_num_threads(options.get("threads", scoring.DEFAULT_THREADS))  # as the CLI does
+    loaded = load_model()
+    rss_loaded = _rss_mb()
+    discover_s = _discover_seconds(folder)
+    lock = threading.Lock()
+    spent = {"decode": 0.0, "decode_cpu": 0.0, "model": 0.0, "write": 0.0, "setup": 0.0, "setup_cpu": 0.0}
+    real_decode, real_network = scoring.decode, scoring.inference_network
+
+    def timed_decode(*args: object) -> object:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return real_decode(*args)
+        finally:
+            with lock:
+                spent["decode"] += time.perf_counter() - wall
+                spent["decode_cpu"] += time.thread_time() - cpu
+
+    def timed_network(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        network = real_network(model)
+        spent["setup"] += time.perf_counter() - wall
+        spent["setup_cpu"] += time.thread_time() - cpu
+
+        def forward(batch: torch.Tensor) -> torch.Tensor:
+            started = time.perf_counter()
+            try:
+                return network(batch)
+            finally:
+                spent["model"] += time.perf_counter() - started
+
+        return forward
+
+    scoring.decode = timed_decode  # type: ignore[assignment]
+    scoring.inference_network = timed_network  # type: ignore[assignment]
+    kwargs = {key: options[key] for key in ("batch_size", "workers") if key in options}
+    scores: dict[str, float | None] = {}
+    cpu, wall = _cpu(), time.perf_counter()
+    with open(out, "w", newline="") as stream:
+        writer = open_writer("csv", stream)
+        for record in scoring.score_paths([folder], model=loaded, **kwargs):
+            started = time.perf_counter()
+            writer.write(record)
+            spent["write"] += time.perf_counter() - started
+            scores[record.path.name] = record.score
+        writer.close()
+    return {
+        "n": len(scores), "failed": sum(score is None for score in scores.values()),
+        "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu, "discover_s": discover_s,
+        **{f"{stage}_s": seconds for stage, seconds in spent.items()},
+        "rss_loaded_mb": rss_loaded, "threads": torch.get_num_threads(), "scores": scores,
+        "batch_size": kwargs.get("batch_size", scoring.DEFAULT_BATCH_SIZE), "workers": kwargs.get("workers", scoring.DEFAULT_WORKERS),
+    }
+
+
+def run_baseline(folder: Path, out: Path) -> dict:
+    """Full decode, Lanczos to the working size, batch 1, one thread: what a first script does."""
+    import numpy as np
+    import torch
+
+    from aescull.decode import working_size
+    from aescull.discover import discover
+    from aescull.weights import load_model
+    from aescull.writers import open_writer
+    from aescull.scoring import ScoreRecord
+
+    torch.set_num_threads(1)
+    loaded = load_model()
+    side = loaded.config.max_side
+    discover_s = _discover_seconds(folder)
+    spent = {"decode": 0.0, "model": 0.0, "write": 0.0, "setup": 0.0, "setup_cpu": 0.0}
+    scores: dict[str, float | None] = {}
+    cpu, wall = _cpu(), time.perf_counter()
+    with open(out, "w", newline="") as stream:
+        writer = open_writer("csv", stream)
+        for candidate in discover([folder]):
+            started = time.perf_counter()
+            with Image.open(candidate.path) as opened:
+                full = ImageOps.exif_transpose(opened).convert("RGB")
+            width, height = full.size
+            image = full.resize(working_size(width, height, side), Image.Resampling.LANCZOS)
+            del full
+            pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
+            spent["decode"] += time.perf_counter() - started
+            started = time.perf_counter()
+            with torch.inference_mode():
+                score = float(loaded.model(pixels[None])[0])
+            spent["model"] += time.perf_counter() - started
+            started = time.perf_counter()
+            writer.write(ScoreRecord(candidate.path, score, width, height))
+            spent["write"] += time.perf_counter() - started
+            scores[candidate.path.name] = score
+        writer.close()
+    return {
+        "n": len(scores), "failed": 0, "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu, "discover_s": discover_s,
+        **{f"{stage}_s": seconds for stage, seconds in spent.items()}, "threads": 1, "scores": scores,
+    }
+
+
+def run_floor(folder: Path, sizes: list[int]) -> dict:
+    """Per image: draft decode alone, aescull's decode, and the model alone (no overlap)."""
+    import torch
+
+    from aescull.decode import decode, working_size
+    from aescull.scoring import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, inference_network
+    from aescull.weights import load_model
+
+    torch.set_num_threads(DEFAULT_THREADS)
+    loaded = load_model()
+    network = inference_network(loaded.model)
+    side = loaded.config.max_side
+    files = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in (".jpg", ".jpeg")]
+    draft_ms, draft_cpu_ms, ours_ms, ours_cpu_ms = [], [], [], []
+    for path in files:
+        started, cpu = time.perf_counter(), time.thread_time()
+        with Image.open(path) as image:
+            image.draft("RGB", working_size(*image.size, side))
+            image.load()
+        draft_ms.append(1000 * (time.perf_counter() - started))
+        draft_cpu_ms.append(1000 * (time.thread_time() - cpu))
+        started, cpu = time.perf_counter(), time.thread_time()
+        decode(path, side)
+        ours_ms.append(1000 * (time.perf_counter() - started))
+        ours_cpu_ms.append(1000 * (time.thread_time() - cpu))
+    model_ms = {}
+    for size in sizes:
+        photos = [decode(path, size).pixels for path in files]
+        shape = statistics.mode(tuple(photo.shape) for photo in photos)
+        same_shape = [photo for photo in photos if tuple(photo.shape) == shape]
+        batch = torch.stack((same_shape * DEFAULT_BATCH_SIZE)[:DEFAULT_BATCH_SIZE]).contiguous(memory_format=torch.channels_last)
+        times, cpu_times = [], []
+        with torch.inference_mode():
+            network(batch)
+            for _ in range(3):
+                started, cpu = time.perf_counter(), _cpu()
+                network(batch)
+                times.append(1000 * (time.perf_counter() - started) / len(batch))
+                cpu_times.append(1000 * (_cpu() - cpu) / len(batch))
+        model_ms[size] = {"ms": statistics.median(times), "cpu_ms": statistics.median(cpu_times), "shape": list(shape)}
+    return {"draft_ms": statistics.median(draft_ms), "draft_cpu_ms": statistics.median(draft_cpu_ms),
+            "decode_ms": statistics.median(ours_ms), "decode_cpu_ms": statistics.median(ours_cpu_ms), "model": model_ms,
+            "side": side, "batch": DEFAULT_BATCH_SIZE, "threads": torch.get_num_threads()}
+
+
+def run_warm_cache(folder: Path, cache_file: Path, out: Path) -> dict:
+    """Fill the cache with aescull's own keys, then time a re-run that must hit on every file."""
+    from aescull.cache import CachedScore, ScoreCache
+    from aescull.discover import discover
+    from aescull.scoring import _file_key, score_paths
+    from aescull.weights import load_model
+    from aescull.writers import open_writer
+
+    loaded = load_model()
+    cache_file.unlink(missing_ok=True)
+    with ScoreCache(cache_file, loaded.sha256, loaded.config.max_side) as cache:
+        cache.put_many((_file_key(c.path), CachedScore(0.5, *SMALL_SIZE, None, None)) for c in discover([folder]))
+    cpu, wall, hits, total = _cpu(), time.perf_counter(), 0, 0
+    with open(out, "w", newline="") as stream:
+        writer = open_writer("csv", stream)
+        for record in score_paths([folder], model=loaded, cache_file=cache_file):
+            writer.write(record)
+            hits += record.cached
+            total += 1
+    return {"n": total, "hits": hits, "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu}
+
+
+def run_command(args: list[str]) -> dict:
+    """A whole ``python -m aescull ...`` process: wall and CPU seconds, start-up included."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "aescull", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return {"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime, "rc": process.returncode,
+            "stderr": process.stderr.read().decode()[-300:] if process.stderr else ""}
+
+
+# ---------------------------------------------------------------- report
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:7.2f}" if seconds > 0 else "      -"
+
+
+def _steady(result: dict) -> tuple[float, float]:
+    """Wall and CPU seconds without the once-per-run setup, which a large library amortises."""
+    return result["e2e_s"] - result["setup_s"], result["cpu_s"] - result["setup_cpu_s"]
+
+
+def _row(label: str, result: dict) -> str:
+    n = result["n"]
+    wall, cpu = _steady(result)
+    stages = " ".join(f"{result[f'{stage}_s']:8.2f}" for stage in ("discover", "decode", "model", "write", "setup"))
+    return (f"{label:<14} {stages} | {result['e2e_s']:8.2f} {_rate(n, wall)} | {result['cpu_s']:8.2f} "
+            f"{_rate(n, cpu)} | {result['peak_rss_mb']:6.0f}")
+
+
+HEADER = (f"{'':<14} {'discover':>8} {'decode':>8} {'model':>8} {'write':>8} {'setup':>8} | {'e2e s':>8} {'img/s*':>7} | "
+          f"{'cpu s':>8} {'img/cpu-s*':>7} | {'RSS MB':>6}")
+FOOTNOTE = ("seconds per stage (decode summed over its threads, so stages overlap); setup: folding batch norms, once per run; "
+            "* without the setup")
+
+
+def compare(title: str, folder: Path, rounds: int, work: Path, sizes: list[int]) -> None:
+    print(f"\n== {title}: {folder} ==", flush=True)
+    ours, base = [], []
+    print(FOOTNOTE)
+    print(HEADER)
+    for index in range(rounds):
+        ours.append(in_child(run_ours, folder, work / "ours.csv", {}))
+        print(_row(f"ours #{index + 1}", ours[-1]), flush=True)
+        base.append(in_child(run_baseline, folder, work / "baseline.csv"))
+        print(_row(f"baseline #{index + 1}", base[-1]), flush=True)
+    n = ours[0]["n"]
+    median = {key: statistics.median(run[key] for run in ours) for key in ("model_s", "decode_s")}
+    ours_wall = statistics.median(_steady(run)[0] for run in ours)
+    base_wall = statistics.median(_steady(run)[0] for run in base)
+    print(f"ours: {n} images ({ours[0]['failed']} failed), batch {ours[0]['batch_size']}, workers {ours[0]['workers']}, "
+          f"torch threads {ours[0]['threads']}; stage images/s: decode {n / (median['decode_s'] or 1):.2f} (summed over threads), "
+          f"model {n / (median['model_s'] or 1):.2f}")
+    wall_ratios = [_steady(b)[0] / _steady(o)[0] for o, b in zip(ours, base)]
+    cpu_ratios = [_steady(b)[1] / _steady(o)[1] for o, b in zip(ours, base)]
+    print(f"median end-to-end*: ours {n / ours_wall:.2f} img/s, baseline {n / base_wall:.2f} img/s; "
+          f"setup (once per run) {statistics.median(run['setup_s'] for run in ours):.2f} s wall, "
+          f"{statistics.median(run['setup_cpu_s'] for run in ours):.2f} s CPU")
+    print(f"ours/baseline speed per round* (wall): {', '.join(f'{r:.2f}x' for r in wall_ratios)}; median {statistics.median(wall_ratios):.2f}x")
+    print(f"ours/baseline work per round* (CPU):  {', '.join(f'{r:.2f}x' for r in cpu_ratios)}; median {statistics.median(cpu_ratios):.2f}x")
+    deltas = [abs(o - b) for name, b in base[0]["scores"].items() if (o := ours[0]["scores"].get(name)) is not None and b is not None]
+    print(f"scores, ours vs baseline at the same working size: max |diff| {max(deltas):.5f}, median {statistics.median(deltas):.5f}")
+    floor = in_child(run_floor, folder, sizes)
+    side, model = floor["side"], floor["model"][str(floor["side"])]
+    print(f"per image, alone in one process (wall / CPU ms): draft decode floor {floor['draft_ms']:.1f} / {floor['draft_cpu_ms']:.1f}, "
+          f"aescull decode {floor['decode_ms']:.1f} / {floor['decode_cpu_ms']:.1f}, model at {side} px {model['ms']:.1f} / {model['cpu_ms']:.1f} "
+          f"(batch {floor['batch']}, {floor['threads']} threads): model = {model['ms'] / floor['draft_ms']:.2f}x the floor by wall, "
+          f"{model['cpu_ms'] / floor['draft_cpu_ms']:.2f}x by CPU")
+    print("model per image by working size (wall / CPU ms): "
+          + ", ".join(f"{size} px {m['ms']:.1f} / {m['cpu_ms']:.1f} ({m['shape'][2]}x{m['shape'][1]})" for size, m in floor["model"].items()))
+
+
+def sweep(folder: Path, work: Path) -> None:
+    print(f"\n== settings sweep on {folder} (each in its own process) ==")
+    print(FOOTNOTE)
+    print(HEADER)
+    configs = [{"batch_size": b} for b in (1, 2, 4, 8)] + [{"workers": w} for w in (1, 2, 4)] + [{"threads": t} for t in (1, 2)]
+    for options in configs:
+        result = in_child(run_ours, folder, work / "sweep.csv", options)
+        print(_row(",".join(f"{k}={v}" for k, v in options.items()), result), flush=True)
+
+
+def memory(folder: Path, work: Path) -> None:
+    print(f"\n== peak RSS, default settings: {folder} ==")
+    result = in_child(run_ours, folder, work / "huge.csv", {})
+    print(f"{result['n']} files, {result['failed']} failed: peak RSS {result['peak_rss_mb']:.0f} MB "
+          f"(after imports and model load: {result['rss_loaded_mb']:.0f} MB), {result['e2e_s']:.1f} s")
+
+
+def warm_cache(folder: Path, work: Path) -> None:
+    print(f"\n== warm cache: {folder} ==")
+    cache_file = work / "warm.sqlite3"
+    result = in_child(run_warm_cache, folder, cache_file, work / "warm.csv")
+    print(f"in-process re-run: {result['n']} files, {result['hits']} cache hits, {result['e2e_s']:.2f} s wall = "
+          f"{result['n'] / result['e2e_s']:.0f} files/s; {result['cpu_s']:.2f} CPU s = {result['n'] / result['cpu_s']:.0f} files/CPU-s")
+    command = run_command(["score", str(folder), "--cache", str(cache_file), "--quiet", "--output", str(work / "warm-cli.csv")])
+    print(f"whole command (start-up, imports, model load included): rc {command['rc']}, {command['wall_s']:.2f} s wall = "
+          f"{result['n'] / command['wall_s']:.0f} files/s; {command['cpu_s']:.2f} CPU s = {result['n'] / command['cpu_s']:.0f} files/CPU-s")
+    if command["rc"] != 0:
+        print(command["stderr"])
+
+
+def startup() -> None:
+    print("\n== start-up ==")
+    for args in (["--version"], ["--help"], ["score", "--help"]):
+        runs = [run_command(args) for _ in range(3)]
+        print(f"aescull {' '.join(args):<14} median {statistics.median(r['wall_s'] for r in runs):.3f} s wall, "
+              f"{statistics.median(r['cpu_s'] for r in runs):.3f} s CPU (3 runs)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "photos")
+    parser.add_argument("--big", type=int, default=12, help="how many 24-MP JPEGs to generate")
+    parser.add_argument("--rounds", type=int, default=2, help="ours/baseline pairs per folder")
+    parser.add_argument("--work", type=Path, help="keep generated inputs here (default: a temporary folder)")
+    parser.add_argument("--only", default="photos,24mp,100mp,cache,startup")
+    parser.add_argument("--sizes", default="512,384", help="working sizes for the model-alone timing (the model's own first)")
+    parser.add_argument("--sweep", action="store_true", help="also time batch sizes, workers and torch threads on the 24-MP set")
+    args = parser.parse_args()
+    parts = set(args.only.split(","))
+    sizes = [int(size) for size in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="aescull-bench-") as temporary:
+        work = args.work or Path(temporary)
+        started = time.perf_counter()
+        folders = {name: Path(folder) for name, folder in in_child(prepare, args.photos, work, args.big).items() if name != "peak_rss_mb"}
+        print(f"inputs ready in {time.perf_counter() - started:.0f} s under {work}; load average {os.getloadavg()}, "
+              f"nice {os.nice(0)}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}", flush=True)
+        import torch  # the children are forked from here, so each starts as an aescull process would
+
+        import aescull.scoring  # noqa: F401  (imported once, before the forks)
+
+        print(f"torch {torch.__version__}, default threads {torch.get_num_threads()}; parent RSS before the forks {_rss_mb():.0f} MB", flush=True)
+        if "photos" in parts:
+            compare("photos", args.photos, args.rounds, work, sizes)
+        if "24mp" in parts:
+            compare("24-MP JPEGs (6000x4000, q92)", folders["24mp"], args.rounds, work, sizes)
+        if args.sweep:
+            sweep(folders["24mp"], work)
+        if "100mp" in parts:
+            memory(folders["100mp"], work)
+        if "cache" in parts:
+            warm_cache(folders["cache"], work)
+        if "startup" in parts:
+            startup()
+        print(f"\nload average at the end {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
