@@ -18,6 +18,8 @@ import io
 import logging
 import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +46,11 @@ BACKGROUND = (128, 128, 128)
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 # How many candidate JPEG starts to try when looking for a RAW file's embedded preview.
 MAX_PREVIEW_CANDIDATES = 64
+EMPTY_FILE = "empty file (0 bytes)"
+
+# A photo is read from its path (the local engine) or from its contents (engines that ship
+# bytes between machines, such as Ray Data); both go through the same decoding below.
+Source = Path | bytes
 
 
 class DecodeError(Exception):
@@ -140,10 +147,18 @@ def _summary(values: dict[str, object]) -> ExifSummary:
     )
 
 
-def read_exif(path: Path) -> ExifSummary:
+def _stream(source: Source) -> io.BufferedIOBase:
+    return open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)
+
+
+def _pillow_input(source: Source) -> Path | io.BytesIO:
+    return source if isinstance(source, Path) else io.BytesIO(source)
+
+
+def read_exif(source: Source) -> ExifSummary:
     """Orientation, capture time and camera via exifread; broken EXIF just means no metadata."""
     try:
-        with open(path, "rb") as handle:
+        with _stream(source) as handle:
             tags = exifread.process_file(handle, details=False, extract_thumbnail=False)
     except Exception:  # exifread raises many kinds of errors on hostile files; none is fatal.
         return ExifSummary()
@@ -206,23 +221,23 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _open_raw_preview(path: Path) -> Image.Image:
+def _open_raw_preview(source: Source) -> Image.Image:
     """The camera's embedded JPEG preview: demosaicing a RAW is slow and not what a culler needs."""
     try:
         import rawpy
 
-        with rawpy.imread(str(path)) as raw:
+        with rawpy.imread(str(source) if isinstance(source, Path) else io.BytesIO(source)) as raw:
             thumb = raw.extract_thumb()
         if thumb.format == rawpy.ThumbFormat.JPEG:
             return Image.open(io.BytesIO(thumb.data))
         return Image.fromarray(thumb.data)
     except Exception:  # rawpy missing, or LibRaw cannot read this file: look for the JPEG ourselves.
-        return _scan_for_preview(path)
+        return _scan_for_preview(source)
 
 
-def _scan_for_preview(path: Path) -> Image.Image:
+def _scan_for_preview(source: Source) -> Image.Image:
     """Largest JPEG embedded in the file (TIFF-based RAWs and CR3 store their previews whole)."""
-    data = path.read_bytes()
+    data = source.read_bytes() if isinstance(source, Path) else source
     best: tuple[int, int] | None = None
     start = data.find(b"\xff\xd8\xff")
     tried = 0
@@ -241,23 +256,23 @@ def _scan_for_preview(path: Path) -> Image.Image:
     return Image.open(io.BytesIO(data[best[1] :]))
 
 
-def _open_heif(path: Path) -> Image.Image:
+def _open_heif(source: Source) -> Image.Image:
     try:
         import pillow_heif
     except ImportError as error:
         raise DecodeError("HEIC/HEIF needs pillow-heif: pip install 'aescull[heif]'") from error
     pillow_heif.register_heif_opener()
-    return Image.open(path)
+    return Image.open(_pillow_input(source))
 
 
-def _open(path: Path) -> tuple[Image.Image, ExifSummary]:
-    suffix = path.suffix.lower()
-    if suffix in HEIF_EXTENSIONS:
-        image = _open_heif(path)
+def _open(source: Source, name: Path) -> tuple[Image.Image, ExifSummary]:
+    """``name`` (the file's path) picks HEIF and RAW handling by its extension."""
+    if name.suffix.lower() in HEIF_EXTENSIONS:
+        image = _open_heif(source)
         # pillow-heif has already applied the HEIF rotation and reset EXIF orientation to 1.
         return image, _pillow_exif(image)
-    image = _open_raw_preview(path) if is_raw(path) else Image.open(path)
-    return image, read_exif(path)
+    image = _open_raw_preview(source) if is_raw(name) else Image.open(_pillow_input(source))
+    return image, read_exif(source)
 
 
 def _describe(error: BaseException) -> str:
@@ -280,6 +295,25 @@ def _describe(error: BaseException) -> str:
     return f"cannot decode: {message or type(error).__name__}"[:200]
 
 
+@contextmanager
+def _reported_as_decode_error() -> Iterator[None]:
+    """Every failure to read a photo becomes its row's one-line error text."""
+    try:
+        yield
+    except DecodeError:
+        raise
+    except Exception as error:
+        raise DecodeError(_describe(error)) from error
+
+
+def _check_readable(path: Path) -> None:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device named .jpg would block or never end
+        raise DecodeError("not a regular file")
+    if info.st_size == 0:
+        raise DecodeError(EMPTY_FILE)
+
+
 def decode(path: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
     """Decode one file for the model; raises :class:`DecodeError` with a one-line reason.
 
@@ -287,32 +321,45 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
     resize to the working size), so a report needs no second decode. It never changes the
     working pixels, hence never the score.
     """
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device named .jpg would block or never end
-            raise DecodeError("not a regular file")
-        if info.st_size == 0:
-            raise DecodeError("empty file (0 bytes)")
-        image, exif = _open(path)
-        with image:
-            stored_width, stored_height = image.size
-            if stored_width * stored_height > MAX_IMAGE_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
-            swapped = exif.orientation in (5, 6, 7, 8)
-            width, height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
-            target = working_size(width, height, max_side)
-            if image.format == "JPEG":
-                image.draft("RGB", (target[1], target[0]) if swapped else target)
-            upright = _orient(_to_rgb(image), exif.orientation)
-            thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
-            if upright.size != target:
-                upright = upright.resize(target, Image.Resampling.LANCZOS)
-            pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
-        return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0), thumbnail)
-    except DecodeError:
-        raise
-    except Exception as error:  # every failure to read a file becomes its row's error text
-        raise DecodeError(_describe(error)) from error
+    with _reported_as_decode_error():
+        _check_readable(path)
+        return _decode_source(path, path, max_side, thumbnail_side)
+
+
+def read_photo_bytes(path: Path) -> bytes:
+    """A photo file's contents for :func:`decode_bytes`, failing with the reasons :func:`decode`
+    gives for the same file (engines read on one machine and decode on another)."""
+    with _reported_as_decode_error():
+        _check_readable(path)
+        return path.read_bytes()
+
+
+def decode_bytes(data: bytes, name: str | Path, max_side: int) -> DecodedPhoto:
+    """Decode a file's contents exactly as :func:`decode` decodes the file, for engines that move
+    bytes rather than paths between machines; ``name`` is the file's path (its extension matters)."""
+    with _reported_as_decode_error():
+        if not data:
+            raise DecodeError(EMPTY_FILE)
+        return _decode_source(bytes(data), Path(name), max_side)
+
+
+def _decode_source(source: Source, name: Path, max_side: int, thumbnail_side: int = 0) -> DecodedPhoto:
+    image, exif = _open(source, name)
+    with image:
+        stored_width, stored_height = image.size
+        if stored_width * stored_height > MAX_IMAGE_PIXELS:
+            raise Image.DecompressionBombError("too many pixels")
+        swapped = exif.orientation in (5, 6, 7, 8)
+        width, height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
+        target = working_size(width, height, max_side)
+        if image.format == "JPEG":
+            image.draft("RGB", (target[1], target[0]) if swapped else target)
+        upright = _orient(_to_rgb(image), exif.orientation)
+        thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
+        if upright.size != target:
+            upright = upright.resize(target, Image.Resampling.LANCZOS)
+        pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
+    return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0), thumbnail)
 
 
 # EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose).

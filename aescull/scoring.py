@@ -29,6 +29,8 @@ DEFAULT_BATCH_SIZE = 8
 # icon scored a perfect 1.0): such files get an error row instead of a made-up score.
 MIN_LONGEST_SIDE = 32
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+MODEL_FAILED = "the model could not score this image"
+PAIRED_JPEG_UNREAD = "paired JPEG could not be read"
 THUMBNAIL_SIDE = 400
 
 # Receives the thumbnail of each photo decoded for scoring (cache hits and RAW halves of a pair
@@ -62,6 +64,38 @@ class ScoreRecord:
         return self.error is None
 
 
+def _infer(loaded: LoadedModel, batch: torch.Tensor) -> list[float]:
+    with torch.inference_mode():
+        return [float(value) for value in loaded.model(batch).reshape(-1)]
+
+
+def too_small(photo: DecodedPhoto) -> str | None:
+    """The error text for a photo too small to judge (every engine applies it), else None."""
+    if max(photo.pixels.shape[1:]) < MIN_LONGEST_SIDE:
+        return f"too small to judge: under {MIN_LONGEST_SIDE} pixels"
+    return None
+
+
+def score_batch(loaded: LoadedModel, pixels: list[torch.Tensor]) -> list[float | None]:
+    """Score photos of one working size in one model call (None where the model failed).
+
+    Every engine scores through here, so a photo gets the same score whichever engine ran it.
+    One batch failing must not take the run down: it is retried photo by photo.
+    """
+    try:
+        return list(_infer(loaded, torch.stack(pixels)))
+    except Exception as error:
+        log.debug("batch of %d photos failed", len(pixels), exc_info=error)
+    scores: list[float | None] = []
+    for photo in pixels:
+        try:
+            scores.append(_infer(loaded, photo.unsqueeze(0))[0])
+        except Exception as single_error:
+            log.debug("model failed", exc_info=single_error)
+            scores.append(None)
+    return scores
+
+
 @dataclass
 class _Job:
     index: int
@@ -73,6 +107,20 @@ class _Job:
 def _file_key(path: Path) -> FileKey:
     stat = path.stat()
     return FileKey(str(path.absolute()), stat.st_size, stat.st_mtime_ns)
+
+
+def file_key_or_error(path: Path) -> FileKey | str:
+    """The file version to score, or the row's error text when the file cannot even be stat'ed."""
+    try:
+        return _file_key(path)
+    except OSError as error:
+        return "file not found (moved or deleted?)" if isinstance(error, FileNotFoundError) else f"cannot read: {error.strerror}"
+
+
+def raw_row(jpeg_row: ScoreRecord, raw: Candidate, key: FileKey) -> ScoreRecord:
+    """The RAW half of a shot: the camera JPEG's score and metadata, the RAW's own identity."""
+    error = f"paired JPEG: {jpeg_row.error}" if jpeg_row.error else None
+    return replace(jpeg_row, path=raw.path, pair=raw.pair, error=error, size=key.size, mtime_ns=key.mtime_ns)
 
 
 class _Pipeline:
@@ -117,7 +165,7 @@ class _Pipeline:
             self._drain()
             for jobs in self.raw_waiting.values():  # their JPEG vanished before it was read
                 for job in jobs:
-                    self._finish(job, self._error_record(job, "paired JPEG could not be read"))
+                    self._finish(job, self._error_record(job, PAIRED_JPEG_UNREAD))
             while next_out in self.done:
                 yield self.done.pop(next_out)
                 next_out += 1
@@ -135,12 +183,11 @@ class _Pipeline:
         if candidate.error:
             self._finish(job, self._error_record(job, candidate.error))
             return
-        try:
-            job.key = _file_key(candidate.path)
-        except OSError as error:
-            message = "file not found (moved or deleted?)" if isinstance(error, FileNotFoundError) else f"cannot read: {error.strerror}"
-            self._finish(job, self._error_record(job, message))
+        key = file_key_or_error(candidate.path)
+        if isinstance(key, str):
+            self._finish(job, self._error_record(job, key))
             return
+        job.key = key
         if candidate.pair is not None and is_raw(candidate.path):
             jpeg_row = self.paired_jpeg_rows.pop(candidate.pair, None)
             if jpeg_row is None:
@@ -164,8 +211,9 @@ class _Pipeline:
             log.debug("decoding %s failed", job.candidate.path, exc_info=error.__cause__ or error)
             self._finish(job, self._error_record(job, str(error)))
             return
-        if max(photo.pixels.shape[1:]) < MIN_LONGEST_SIDE:
-            self._finish(job, self._error_record(job, f"too small to judge: under {MIN_LONGEST_SIDE} pixels"))
+        unjudgeable = too_small(photo)
+        if unjudgeable:
+            self._finish(job, self._error_record(job, unjudgeable))
             return
         if self.on_thumbnail is not None and photo.thumbnail is not None:
             self.on_thumbnail(job.candidate.path, photo.thumbnail)
@@ -180,32 +228,18 @@ class _Pipeline:
     def _run_batch(self, shape: tuple[int, ...]) -> None:
         items = self.buckets.pop(shape)
         self.held -= len(items)
-        try:
-            scores = self._infer(torch.stack([photo.pixels for _, photo in items]))
-        except Exception as error:  # one batch failing must not take the run down; retry one by one
-            log.debug("batch of shape %s failed", shape, exc_info=error)
-            scores = []
-            for _, photo in items:
-                try:
-                    scores.append(self._infer(photo.pixels.unsqueeze(0))[0])
-                except Exception as single_error:
-                    log.debug("model failed", exc_info=single_error)
-                    scores.append(None)
+        scores = score_batch(self.loaded, [photo.pixels for _, photo in items])
         fresh: list[tuple[FileKey, CachedScore]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
-                self._finish(job, self._error_record(job, "the model could not score this image"))
+                self._finish(job, self._error_record(job, MODEL_FAILED))
                 continue
             self._finish(job, self._record(job, score, info.width, info.height, info.taken, info.camera))
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
         if self.cache:
             self.cache.put_many(fresh)
-
-    def _infer(self, batch: torch.Tensor) -> list[float]:
-        with torch.inference_mode():
-            return [float(value) for value in self.loaded.model(batch).reshape(-1)]
 
     def _finish(self, job: _Job, record: ScoreRecord) -> None:
         self.done[job.index] = record
@@ -220,12 +254,8 @@ class _Pipeline:
                 self._finish(raw_job, self._copy_of(raw_job, record))
 
     def _copy_of(self, job: _Job, jpeg_row: ScoreRecord) -> ScoreRecord:
-        """The RAW half of a shot: the camera JPEG's score and metadata, the RAW's own identity."""
         assert job.key is not None
-        error = f"paired JPEG: {jpeg_row.error}" if jpeg_row.error else None
-        return replace(
-            jpeg_row, path=job.candidate.path, pair=job.candidate.pair, error=error, size=job.key.size, mtime_ns=job.key.mtime_ns
-        )
+        return raw_row(jpeg_row, job.candidate, job.key)
 
     def _record(self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None, cached: bool = False) -> ScoreRecord:
         assert job.key is not None
