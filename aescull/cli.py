@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional, TextIO, TypeVar
 
 import typer
 
@@ -43,6 +43,7 @@ class Format(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
     table = "table"
+    parquet = "parquet"
 
 
 PathsArg = Annotated[
@@ -64,6 +65,10 @@ WeightsOpt = Annotated[
     Optional[Path], typer.Option("--weights", help="Use this checkpoint instead of the bundled weights.", hidden=True, dir_okay=False)
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
+ScoreFormatOpt = Annotated[
+    Optional[Format],
+    typer.Option("--format", "-f", help="Output format [default: from the --output extension (.jsonl, .parquet), else csv].", show_default=False),
+]
 
 
 def _version(value: bool) -> None:
@@ -163,11 +168,28 @@ def _load(weights: Path | None) -> LoadedModel:
         raise typer.Exit(2) from error
 
 
+def _output_format(fmt: Format | None, output: Path | None) -> Format:
+    """An explicit --format wins; else the --output extension decides. Parquet is binary: a file only."""
+    suffix = output.suffix.lower() if output else ""
+    chosen = fmt or {".parquet": Format.parquet, ".jsonl": Format.jsonl}.get(suffix, Format.csv)
+    if chosen is Format.parquet:
+        import importlib.util
+
+        if output is None:
+            raise typer.BadParameter("parquet output needs --output FILE.parquet", param_hint="--format")
+        if importlib.util.find_spec("pyarrow") is None:
+            raise typer.BadParameter("parquet output needs pyarrow: pip install pyarrow (aescull[ray] includes it)", param_hint="--format")
+    return chosen
+
+
 def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None) -> None:
     from aescull.writers import open_writer
 
     with ExitStack() as stack:
-        stream: TextIO = stack.enter_context(open(output, "w", encoding="utf-8", newline="")) if output else sys.stdout
+        if fmt is Format.parquet:
+            stream: TextIO | BinaryIO = stack.enter_context(open(output, "wb"))  # type: ignore[arg-type]
+        else:
+            stream = stack.enter_context(open(output, "w", encoding="utf-8", newline="")) if output else sys.stdout
         writer = open_writer(fmt.value, stream)
         for record in records:
             writer.write(record)
@@ -223,7 +245,7 @@ def _guard(debug: bool) -> Iterator[None]:
 @app.command()
 def score(
     paths: PathsArg = None,
-    fmt: FormatOpt = Format.csv,
+    fmt: ScoreFormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
@@ -236,6 +258,7 @@ def score(
     debug: DebugOpt = False,
 ) -> None:
     """Score photos: one row per file (CSV on stdout by default), in a stable order."""
+    fmt = _output_format(fmt, output)
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
