@@ -46,6 +46,11 @@ class Format(str, Enum):
     parquet = "parquet"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 PathsArg = Annotated[
     Optional[list[Path]], typer.Argument(help="Photos or folders to score (default: the current folder).", show_default=False)
 ]
@@ -68,6 +73,17 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and dec
 ScoreFormatOpt = Annotated[
     Optional[Format],
     typer.Option("--format", "-f", help="Output format [default: from the --output extension (.jsonl, .parquet), else csv].", show_default=False),
+]
+EngineOpt = Annotated[
+    Engine, typer.Option("--engine", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull[ray]').")
+]
+AddressOpt = Annotated[
+    Optional[str],
+    typer.Option("--address", help="Ray cluster address, as `ray start --head` prints it [default: a private Ray on this machine, 127.0.0.1 only]."),
+]
+ActorsOpt = Annotated[
+    Optional[int],
+    typer.Option("--actors", min=1, help="Model copies on the Ray cluster [default: its CPUs, less a reserve for reading files]."),
 ]
 
 
@@ -130,6 +146,9 @@ def _run(
     quiet: bool,
     loaded: LoadedModel | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
+    engine: Engine = Engine.local,
+    address: str | None = None,
+    actors: int | None = None,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
@@ -138,16 +157,20 @@ def _run(
 
     loaded = loaded or _load(weights)
     cache_file = None if no_cache else (cache or default_cache_path())
-    records = score_paths(
-        [str(path) for path in (paths or [Path(".")])],
-        model=loaded,
-        max_side=max_side,
-        batch_size=batch_size,
-        recursive=recursive,
-        cache_file=cache_file,
-        on_thumbnail=on_thumbnail,
-        **({} if workers is None else {"workers": workers}),
-    )
+    targets = [str(path) for path in (paths or [Path(".")])]
+    if engine is Engine.ray:
+        records = _ray_records(targets, loaded, max_side, batch_size, recursive, cache_file, address, actors)
+    else:
+        records = score_paths(
+            targets,
+            model=loaded,
+            max_side=max_side,
+            batch_size=batch_size,
+            recursive=recursive,
+            cache_file=cache_file,
+            on_thumbnail=on_thumbnail,
+            **({} if workers is None else {"workers": workers}),
+        )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
 
 
@@ -156,6 +179,22 @@ def _reported(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
         if record.error:
             _warn(f"warning: {record.path}: {record.error}")
         yield record
+
+
+def _ray_records(
+    targets: list[str], loaded: LoadedModel, max_side: int | None, batch_size: int, recursive: bool,
+    cache_file: Path | None, address: str | None, actors: int | None,
+) -> Iterator[ScoreRecord]:
+    """Ray is reached before any output, so a missing extra or a wrong --address exits 2 with no rows."""
+    from aescull.ray_engine import EngineError, connect, score_paths_ray
+
+    try:
+        connect(address)
+    except EngineError as error:
+        _warn(f"error: {error}")
+        raise typer.Exit(2) from error
+    return score_paths_ray(targets, model=loaded, max_side=max_side, batch_size=batch_size, recursive=recursive,
+                           cache_file=cache_file, address=address, actors=actors)
 
 
 def _load(weights: Path | None) -> LoadedModel:
@@ -256,14 +295,22 @@ def score(
     no_cache: NoCacheOpt = False,
     weights: WeightsOpt = None,
     debug: DebugOpt = False,
+    engine: EngineOpt = Engine.local,
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
 ) -> None:
-    """Score photos: one row per file (CSV on stdout by default), in a stable order."""
+    """Score photos: one row per file (CSV on stdout by default), in a stable order.
+
+    With --engine ray the same rows, in the same order, come from a Ray cluster (--address), or from a private Ray on this machine.
+    """
+    if engine is Engine.local and (address is not None or actors is not None):
+        raise typer.BadParameter("--address and --actors need --engine ray")
     fmt = _output_format(fmt, output)
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
         records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers,
-                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet)
+                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, engine=engine, address=address, actors=actors)
         _write(tally.count(records), fmt, output)
         tally.finish(started, quiet)
 
