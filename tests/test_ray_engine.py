@@ -35,6 +35,10 @@ from tests.test_cli import rows, subprocess_env
 
 # Ray reads this when it is imported: every Ray these tests start listens on 127.0.0.1 only.
 os.environ.setdefault(LOOPBACK_ONLY_ENV, "0")
+# On a loaded machine Ray's agents start slowly; its 20-30 s start-up waits then fail a healthy
+# run (seen here, beside a model training). Longer waits change nothing on an idle machine.
+os.environ.setdefault("RAY_raylet_start_wait_time_s", "300")
+os.environ.setdefault("RAY_worker_register_timeout_seconds", "300")
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
 runner = CliRunner()
