@@ -62,8 +62,9 @@ class Scorer:
             row["path"] = path
             row["size"] = None if data is None else len(data)
             rows.append(row)
-            if arriving_errors is not None and arriving_errors[index]:
-                row["error"] = str(arriving_errors[index])
+            # Only text is an error: Ray hands an all-null column over as float NaN.
+            if arriving_errors is not None and isinstance(arriving_errors[index], str) and arriving_errors[index]:
+                row["error"] = arriving_errors[index]
                 continue
             try:
                 photo = decode_bytes(data if data is not None else b"", path, self.max_side)

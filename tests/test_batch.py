@@ -131,6 +131,13 @@ def test_missing_bytes_and_rows_that_arrive_with_an_error(plumbing_model: Loaded
     assert list(out["score"]) == [None, None] and list(out["size"]) == [0, None]
 
 
+def test_an_all_null_error_column_as_ray_hands_it_over_is_no_error(tmp_path: Path, plumbing_model: LoadedModel) -> None:
+    batch = batch_of([save_photo(tmp_path / "a.jpg"), save_photo(tmp_path / "b.jpg", seed=1)])
+    batch["error"] = np.array([np.nan, np.nan], dtype=np.float32)  # Ray's numpy form of a column of nulls
+    out = Scorer(plumbing_model)(batch)
+    assert list(out["error"]) == [None, None] and all(score is not None for score in out["score"])
+
+
 def test_read_files_gives_the_local_engines_error_texts(tmp_path: Path, plumbing_model: LoadedModel) -> None:
     photo = save_photo(tmp_path / "photo.jpg")
     (tmp_path / "empty.jpg").write_bytes(b"")

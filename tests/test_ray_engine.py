@@ -26,7 +26,7 @@ from aescull.batch import Scorer, read_files
 from aescull.cache import ScoreCache
 from aescull.cli import app
 from aescull.discover import discover
-from aescull.ray_engine import LOOPBACK_ONLY_ENV, READ_TASK_CPUS, _Rows, plan_resources, score_paths_ray
+from aescull.ray_engine import FILES_PER_BLOCK, LOOPBACK_ONLY_ENV, READ_TASK_CPUS, _Rows, plan_resources, score_paths_ray
 from aescull.scoring import ScoreRecord, score_paths
 from aescull.weights import LoadedModel
 from tests.conftest import save_photo
@@ -163,9 +163,18 @@ def test_the_private_ray_listens_on_loopback_only(local_ray: Any) -> None:
         assert hosts and hosts <= loopback, f"port {port} listens on {hosts}"
 
 
+def two_block_library(root: Path) -> Path:
+    """The mixed library and enough small photos for a second Ray block without a failed file
+    (Ray hands such a block's all-null error column over as NaN)."""
+    mixed_library(root)
+    for index in range(FILES_PER_BLOCK + 4):
+        save_photo(root / "more" / f"{index:02d}.jpg", 40, 30, seed=index)
+    return root
+
+
 @needs_ray
 def test_ray_engine_gives_the_records_of_the_local_engine(tmp_path: Path, plumbing_model: LoadedModel, local_ray: Any) -> None:
-    library = mixed_library(tmp_path / "lib")
+    library = two_block_library(tmp_path / "lib")
     local = list(score_paths([library], model=plumbing_model))
     on_ray = within(RAY_RUN_SECONDS, lambda: list(score_paths_ray([library], model=plumbing_model, batch_size=4)))
     assert_same_records(on_ray, local)
@@ -173,18 +182,18 @@ def test_ray_engine_gives_the_records_of_the_local_engine(tmp_path: Path, plumbi
 
 @needs_ray
 def test_cli_ray_engine_prints_the_rows_of_the_local_engine(tmp_path: Path, plumbing_weights: Path, local_ray: Any) -> None:
-    library = mixed_library(tmp_path / "lib")
+    library = two_block_library(tmp_path / "lib")
     local = runner.invoke(app, ["score", str(library), "--weights", str(plumbing_weights), "--no-cache"])
     on_ray = within(RAY_RUN_SECONDS, lambda: runner.invoke(
         app, ["score", str(library), "--engine", "ray", "--weights", str(plumbing_weights), "--cache", str(tmp_path / "c.sqlite")]
     ))
     assert (on_ray.exit_code, local.exit_code) == (1, 1)  # three bad files, as rows
     assert same_rows(rows(on_ray.stdout), rows(local.stdout))
-    assert on_ray.stderr.count("warning: ") == 3 and "8 of 11 files scored, 3 failed" in on_ray.stderr
+    assert on_ray.stderr.count("warning: ") == 3 and "28 of 31 files scored, 3 failed" in on_ray.stderr
     again = within(RAY_RUN_SECONDS, lambda: runner.invoke(
         app, ["score", str(library), "--engine", "ray", "--weights", str(plumbing_weights), "--cache", str(tmp_path / "c.sqlite")]
     ))
-    assert again.stdout == on_ray.stdout and "8 from cache" in again.stderr
+    assert again.stdout == on_ray.stdout and "28 from cache" in again.stderr
 
 
 def same_rows(got: list[dict[str, str]], expected: list[dict[str, str]]) -> bool:
@@ -215,7 +224,7 @@ def two_node_cluster() -> Iterator[str]:
 @needs_ray
 def test_two_node_cluster_over_loopback_writes_the_rows_of_aescull_score(tmp_path: Path, plumbing_weights: Path, two_node_cluster: str) -> None:
     pyarrow_parquet = pytest.importorskip("pyarrow.parquet")
-    mixed_library(tmp_path / "lib")
+    two_block_library(tmp_path / "lib")
     command = [sys.executable, "-m", "aescull", "score", "lib", "--weights", str(plumbing_weights), "--no-cache"]
     local = subprocess.run(command, cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=300)
     on_cluster = subprocess.run(
@@ -223,7 +232,7 @@ def test_two_node_cluster_over_loopback_writes_the_rows_of_aescull_score(tmp_pat
         cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=RAY_RUN_SECONDS,
     )
     assert (on_cluster.returncode, local.returncode) == (1, 1), on_cluster.stderr
-    assert on_cluster.stdout == "" and "8 of 11 files scored, 3 failed" in on_cluster.stderr
+    assert on_cluster.stdout == "" and "28 of 31 files scored, 3 failed" in on_cluster.stderr
     table = pyarrow_parquet.read_table(tmp_path / "out.parquet").to_pylist()
     as_text = [{name: "" if value is None else (f"{value:.4f}" if name == "score" else str(value)) for name, value in row.items()} for row in table]
     assert same_rows(as_text, rows(local.stdout))
