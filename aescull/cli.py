@@ -72,18 +72,18 @@ WeightsOpt = Annotated[
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
 ScoreFormatOpt = Annotated[
     Optional[Format],
-    typer.Option("--format", "-f", help="Output format [default: from the --output extension (.jsonl, .parquet), else csv].", show_default=False),
+    typer.Option("--format", "-f", help="Output format (default: from the --output extension, .jsonl or .parquet, else csv).", show_default=False),
 ]
 EngineOpt = Annotated[
-    Engine, typer.Option("--engine", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull[ray]').")
+    Engine, typer.Option("--engine", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull\\[ray]').")
 ]
 AddressOpt = Annotated[
     Optional[str],
-    typer.Option("--address", help="Ray cluster address, as `ray start --head` prints it [default: a private Ray on this machine, 127.0.0.1 only]."),
+    typer.Option("--address", help="Ray cluster address, as `ray start --head` prints it (default: a private Ray on this machine, 127.0.0.1 only)."),
 ]
 ActorsOpt = Annotated[
     Optional[int],
-    typer.Option("--actors", min=1, help="Model copies on the Ray cluster [default: its CPUs, less a reserve for reading files]."),
+    typer.Option("--actors", min=1, help="Model copies on the Ray cluster (default: its CPUs, less a reserve for reading files)."),
 ]
 
 

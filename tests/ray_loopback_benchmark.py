@@ -73,7 +73,7 @@ def main() -> None:
     local, on_ray = (list(csv.DictReader(open(workdir / name, encoding="utf-8"))) for name in ("local.csv", "ray.csv"))
     same_but_score = [{**row, "score": ""} for row in local] == [{**row, "score": ""} for row in on_ray]
     text_differs = sum(a["score"] != b["score"] for a, b in zip(local, on_ray))
-    largest = max((abs(float(a["score"]) - float(b["score"])) for a, b in zip(local, on_ray) if a["score"]), default=0.0)
+    largest = max((abs(float(a["score"]) - float(b["score"])) for a, b in zip(local, on_ray) if a["score"] and b["score"]), default=0.0)
     print(f"rows: local {len(local)}, ray {len(on_ray)}; every column but score identical: {same_but_score}; "
           f"score text differs in {text_differs} rows (largest difference {largest:.1e})")
     print(f"local engine: {len(local) / local_seconds:.1f} photos/s; ray engine, 2 nodes x {args.cpus_per_node} CPU on "
