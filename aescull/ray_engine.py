@@ -235,7 +235,9 @@ def connect(address: str | None = None) -> Any:
     if ray.is_initialized():
         return None
     runtime_env = {"py_modules": [str(Path(aescull.__file__).parent)]}
-    quiet = {"logging_level": logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.ERROR, "log_to_driver": False}
+    level = logging.WARNING if log.isEnabledFor(logging.DEBUG) else logging.ERROR
+    quiet = {"logging_level": level, "log_to_driver": False}
+    logging.getLogger("ray.data").setLevel(level)  # its INFO lines would bury aescull's warnings on stderr
     try:
         if address:
             ray.init(address=address, runtime_env=runtime_env, **quiet)
