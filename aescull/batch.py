@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from aescull.decode import DecodedPhoto, DecodeError, decode_bytes, read_photo_bytes
-from aescull.scoring import DEFAULT_BATCH_SIZE, MODEL_FAILED, score_batch
+from aescull.scoring import DEFAULT_BATCH_SIZE, MODEL_FAILED, score_batch, too_small
 from aescull.weights import LoadedModel, load_model
 
 # Filled from the bytes; ``pair`` and ``mtime_ns`` are facts about the file system, not the
@@ -72,6 +72,10 @@ class Scorer:
                 row["error"] = str(error)
                 continue
             row.update(width=photo.info.width, height=photo.info.height, taken=photo.info.taken, camera=photo.info.camera)
+            unjudgeable = too_small(photo)
+            if unjudgeable:
+                row.update(width=None, height=None, taken=None, camera=None, error=unjudgeable)
+                continue
             by_shape.setdefault(tuple(photo.pixels.shape), []).append((index, photo))
         for items in by_shape.values():
             for start in range(0, len(items), self.batch_size):

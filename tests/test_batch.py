@@ -41,6 +41,7 @@ def mixed_library(root: Path) -> Path:
     fake_raw_with_preview(root / "sub" / "IMG_0002.ARW", preview)
     preview.save(root / "sub" / "IMG_0002.JPG", quality=95)
     fake_raw_with_preview(root / "sub" / "IMG_0003.NEF", Image.fromarray(photo_pixels(90, 60, seed=7)))
+    save_photo(root / "icon.png", 20, 12, seed=8)  # too small to judge: an error row in every engine
     (root / "zero.jpg").write_bytes(b"")
     (root / "text.jpg").write_text("not a photo")
     whole = (root / "a.jpg").read_bytes()
@@ -84,7 +85,7 @@ def test_scorer_rows_match_the_local_engine(tmp_path: Path, plumbing_model: Load
 def test_scorer_scores_match_the_cli_output(tmp_path: Path, plumbing_model: LoadedModel, plumbing_weights: Path) -> None:
     library = mixed_library(tmp_path / "lib")
     result = runner.invoke(app, ["score", str(library), "--weights", str(plumbing_weights), "--no-cache"])
-    assert result.exit_code == 1, result.stderr  # the three bad files
+    assert result.exit_code == 1, result.stderr  # the four bad files
     cli_rows = [row for row in rows(result.stdout) if not (row["pair"] and is_raw(Path(row["path"])))]
     out = Scorer(plumbing_model)(batch_of([Path(row["path"]) for row in cli_rows]))
     for index, row in enumerate(cli_rows):

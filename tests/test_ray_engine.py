@@ -107,7 +107,7 @@ def test_rows_back_from_the_cluster_in_any_order_become_the_local_engines_record
     back = [{name: out[name][row] for name in out} for row in range(len(jobs["index"]))]
     assembly.scored(back[::-1])
     assert_same_records([*assembly.ready(), *assembly.rest()], list(score_paths([library], model=plumbing_model)))
-    assert len(_Rows(list(discover([library])), cache).to_score) == 3  # only the bad files: the rest is cached
+    assert len(_Rows(list(discover([library])), cache).to_score) == 4  # only the bad files: the rest is cached
     cache.close()
 
 
@@ -187,9 +187,9 @@ def test_cli_ray_engine_prints_the_rows_of_the_local_engine(tmp_path: Path, plum
     on_ray = within(RAY_RUN_SECONDS, lambda: runner.invoke(
         app, ["score", str(library), "--engine", "ray", "--weights", str(plumbing_weights), "--cache", str(tmp_path / "c.sqlite")]
     ))
-    assert (on_ray.exit_code, local.exit_code) == (1, 1)  # three bad files, as rows
+    assert (on_ray.exit_code, local.exit_code) == (1, 1)  # four bad files, as rows
     assert same_rows(rows(on_ray.stdout), rows(local.stdout))
-    assert on_ray.stderr.count("warning: ") == 3 and "28 of 31 files scored, 3 failed" in on_ray.stderr
+    assert on_ray.stderr.count("warning: ") == 4 and "28 of 32 files scored, 4 failed" in on_ray.stderr
     again = within(RAY_RUN_SECONDS, lambda: runner.invoke(
         app, ["score", str(library), "--engine", "ray", "--weights", str(plumbing_weights), "--cache", str(tmp_path / "c.sqlite")]
     ))
@@ -232,7 +232,7 @@ def test_two_node_cluster_over_loopback_writes_the_rows_of_aescull_score(tmp_pat
         cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=RAY_RUN_SECONDS,
     )
     assert (on_cluster.returncode, local.returncode) == (1, 1), on_cluster.stderr
-    assert on_cluster.stdout == "" and "28 of 31 files scored, 3 failed" in on_cluster.stderr
+    assert on_cluster.stdout == "" and "28 of 32 files scored, 4 failed" in on_cluster.stderr
     table = pyarrow_parquet.read_table(tmp_path / "out.parquet").to_pylist()
     as_text = [{name: "" if value is None else (f"{value:.4f}" if name == "score" else str(value)) for name, value in row.items()} for row in table]
     assert same_rows(as_text, rows(local.stdout))
