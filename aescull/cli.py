@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional, TextIO, TypeVar
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional, TextIO, TypeVar
 
 import typer
 
@@ -48,6 +48,12 @@ class Format(str, Enum):
     csv = "csv"
     jsonl = "jsonl"
     table = "table"
+    parquet = "parquet"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
 
 
 PathsArg = Annotated[
@@ -93,6 +99,21 @@ ChecksOpt = Annotated[
         help="Also measure focus, exposure and noise at native resolution: columns sharpness, exposure, clipped, noise "
         "and reasons (blurry, dark, bright, noisy). Costs a full-size decode of each JPEG.",
     ),
+]
+ScoreFormatOpt = Annotated[
+    Optional[Format],
+    typer.Option("--format", "-f", help="Output format (default: from the --output extension, .jsonl or .parquet, else csv).", show_default=False),
+]
+EngineOpt = Annotated[
+    Engine, typer.Option("--engine", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull\\[ray]').")
+]
+AddressOpt = Annotated[
+    Optional[str],
+    typer.Option("--address", help="Ray cluster address, as `ray start --head` prints it (default: a private Ray on this machine, 127.0.0.1 only)."),
+]
+ActorsOpt = Annotated[
+    Optional[int],
+    typer.Option("--actors", min=1, help="Model copies on the Ray cluster (default: its CPUs, less a reserve for reading files)."),
 ]
 
 
@@ -162,6 +183,9 @@ def _run(
     on_thumbnail: ThumbnailCallback | None = None,
     signatures: bool = False,
     checks: bool = False,
+    engine: Engine = Engine.local,
+    address: str | None = None,
+    actors: int | None = None,
 ) -> Iterator[ScoreRecord]:
     """Load the model now (a bad --weights fails before any output), then stream the rows,
     warning about each failed file on stderr as it happens."""
@@ -173,18 +197,22 @@ def _run(
     torch.set_num_threads(threads or DEFAULT_THREADS)
     loaded = loaded or _load(weights)
     cache_file = None if no_cache else (cache or default_cache_path())
-    records = score_paths(
-        [str(path) for path in (paths or [Path(".")])],
-        model=loaded,
-        max_side=max_side,
-        recursive=recursive,
-        cache_file=cache_file,
-        on_thumbnail=on_thumbnail,
-        signatures=signatures,
-        checks=checks,
-        **({} if batch_size is None else {"batch_size": batch_size}),
-        **({} if workers is None else {"workers": workers}),
-    )
+    targets = [str(path) for path in (paths or [Path(".")])]
+    if engine is Engine.ray:
+        records = _ray_records(targets, loaded, max_side, batch_size, recursive, cache_file, address, actors)
+    else:
+        records = score_paths(
+            targets,
+            model=loaded,
+            max_side=max_side,
+            recursive=recursive,
+            cache_file=cache_file,
+            on_thumbnail=on_thumbnail,
+            signatures=signatures,
+            checks=checks,
+            **({} if batch_size is None else {"batch_size": batch_size}),
+            **({} if workers is None else {"workers": workers}),
+        )
     return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
 
 
@@ -193,6 +221,23 @@ def _reported(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
         if record.error:
             _warn(f"warning: {record.path}: {record.error}")
         yield record
+
+
+def _ray_records(
+    targets: list[str], loaded: LoadedModel, max_side: int | None, batch_size: int | None, recursive: bool,
+    cache_file: Path | None, address: str | None, actors: int | None,
+) -> Iterator[ScoreRecord]:
+    """Ray is reached before any output, so a missing extra or a wrong --address exits 2 with no rows."""
+    from aescull.ray_engine import EngineError, connect, score_paths_ray
+    from aescull.scoring import DEFAULT_BATCH_SIZE
+
+    try:
+        connect(address)
+    except EngineError as error:
+        _warn(f"error: {error}")
+        raise typer.Exit(2) from error
+    return score_paths_ray(targets, model=loaded, max_side=max_side, batch_size=batch_size or DEFAULT_BATCH_SIZE, recursive=recursive,
+                           cache_file=cache_file, address=address, actors=actors)
 
 
 def _load(weights: Path | None) -> LoadedModel:
@@ -205,13 +250,30 @@ def _load(weights: Path | None) -> LoadedModel:
         raise typer.Exit(2) from error
 
 
+def _output_format(fmt: Format | None, output: Path | None) -> Format:
+    """An explicit --format wins; else the --output extension decides. Parquet is binary: a file only."""
+    suffix = output.suffix.lower() if output else ""
+    chosen = fmt or {".parquet": Format.parquet, ".jsonl": Format.jsonl}.get(suffix, Format.csv)
+    if chosen is Format.parquet:
+        import importlib.util
+
+        if output is None:
+            raise typer.BadParameter("parquet output needs --output FILE.parquet", param_hint="--format")
+        if importlib.util.find_spec("pyarrow") is None:
+            raise typer.BadParameter("parquet output needs pyarrow: pip install pyarrow (aescull[ray] includes it)", param_hint="--format")
+    return chosen
+
+
 def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False, checks: bool = False) -> None:
     from aescull.writers import open_writer
 
     with ExitStack() as stack:
-        stream: TextIO = (
-            stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
-        )
+        if fmt is Format.parquet:
+            stream: TextIO | BinaryIO = stack.enter_context(open(output, "wb"))  # type: ignore[arg-type]
+        else:
+            stream = (
+                stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
+            )
         writer = open_writer(fmt.value, stream, groups=groups, checks=checks)
         for record in records:
             writer.write(record)
@@ -290,7 +352,7 @@ def _guard(debug: bool) -> Iterator[None]:
 @app.command()
 def score(
     paths: PathsArg = None,
-    fmt: FormatOpt = Format.csv,
+    fmt: ScoreFormatOpt = None,
     output: OutputOpt = None,
     quiet: QuietOpt = False,
     recursive: RecursiveOpt = True,
@@ -307,16 +369,27 @@ def score(
     similarity: SimilarityOpt = DEFAULT_SIMILARITY,
     duplicates: DuplicatesOpt = False,
     checks: ChecksOpt = False,
+    engine: EngineOpt = Engine.local,
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
 ) -> None:
     """Score photos: one row per file (CSV on stdout by default), in a stable order.
 
     With --groups, photos of one moment (taken within --burst-window seconds and alike, or with --duplicates near-identical at any time) share a `group` id, and `rank_in_group` 1 is the best of each; rows are printed once all are scored.
+
+    With --engine ray the same rows, in the same order, come from a Ray cluster (--address), or from a private Ray on this machine.
     """
+    if engine is Engine.local and (address is not None or actors is not None):
+        raise typer.BadParameter("--address and --actors need --engine ray")
+    if engine is Engine.ray and (groups or checks):
+        raise typer.BadParameter("--groups and --checks run on the local engine only, not with --engine ray")
+    fmt = _output_format(fmt, output)
     started = time.monotonic()
     with _guard(debug):
         tally = _Tally()
         records = _run(paths, recursive=recursive, max_side=max_side, batch_size=batch_size, workers=workers, threads=threads,
-                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups, checks=checks)
+                       cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups, checks=checks,
+                       engine=engine, address=address, actors=actors)
         if groups:
             from aescull.groups import group_records
 

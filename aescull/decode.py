@@ -19,6 +19,8 @@ import io
 import logging
 import stat
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -61,6 +63,11 @@ BACKGROUND = (128, 128, 128)
 HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 # How many candidate JPEG starts to try when looking for a RAW file's embedded preview.
 MAX_PREVIEW_CANDIDATES = 64
+EMPTY_FILE = "empty file (0 bytes)"
+
+# A photo is read from its path (the local engine) or from its contents (engines that ship
+# bytes between machines, such as Ray Data); both go through the same decoding below.
+Source = Path | bytes
 
 
 class _ExifBudgetSpent(Exception):
@@ -70,7 +77,7 @@ class _ExifBudgetSpent(Exception):
 class _BudgetedReader:
     """The file as exifread sees it: reads beyond ``EXIF_MAX_READS``/``EXIF_MAX_BYTES`` raise."""
 
-    def __init__(self, handle: io.BufferedReader) -> None:
+    def __init__(self, handle: io.BufferedIOBase) -> None:
         self._handle = handle
         self._reads = 0
         self._bytes = 0
@@ -191,14 +198,22 @@ def _summary(values: dict[str, object]) -> ExifSummary:
     )
 
 
-def read_exif(path: Path) -> ExifSummary:
+def _stream(source: Source) -> io.BufferedIOBase:
+    return open(source, "rb") if isinstance(source, Path) else io.BytesIO(source)
+
+
+def _pillow_input(source: Source) -> Path | io.BytesIO:
+    return source if isinstance(source, Path) else io.BytesIO(source)
+
+
+def read_exif(source: Source) -> ExifSummary:
     """Orientation, capture time and camera via exifread; broken EXIF just means no metadata.
 
     exifread reads through a budget (``EXIF_MAX_READS``, ``EXIF_MAX_BYTES``), so no EXIF block,
     however hostile, can hang the run or fill memory.
     """
     try:
-        with open(path, "rb") as handle:
+        with _stream(source) as handle:
             tags = exifread.process_file(_BudgetedReader(handle), details=False, extract_thumbnail=False)  # type: ignore[arg-type]
     except Exception:  # exifread raises many kinds of errors on hostile files; none is fatal.
         return ExifSummary()
@@ -265,23 +280,23 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def _open_raw_preview(path: Path) -> Image.Image:
+def _open_raw_preview(source: Source) -> Image.Image:
     """The camera's embedded JPEG preview: demosaicing a RAW is slow and not what a culler needs."""
     try:
         import rawpy
 
-        with rawpy.imread(str(path)) as raw:
+        with rawpy.imread(str(source) if isinstance(source, Path) else io.BytesIO(source)) as raw:
             thumb = raw.extract_thumb()
         if thumb.format == rawpy.ThumbFormat.JPEG:
             return Image.open(io.BytesIO(thumb.data))
         return Image.fromarray(thumb.data)
     except Exception:  # rawpy missing, or LibRaw cannot read this file: look for the JPEG ourselves.
-        return _scan_for_preview(path)
+        return _scan_for_preview(source)
 
 
-def _scan_for_preview(path: Path) -> Image.Image:
+def _scan_for_preview(source: Source) -> Image.Image:
     """Largest JPEG embedded in the file (TIFF-based RAWs and CR3 store their previews whole)."""
-    data = path.read_bytes()
+    data = source.read_bytes() if isinstance(source, Path) else source
     best: tuple[int, int] | None = None
     start = data.find(b"\xff\xd8\xff")
     tried = 0
@@ -300,23 +315,23 @@ def _scan_for_preview(path: Path) -> Image.Image:
     return Image.open(io.BytesIO(data[best[1] :]))
 
 
-def _open_heif(path: Path) -> Image.Image:
+def _open_heif(source: Source) -> Image.Image:
     try:
         import pillow_heif
     except ImportError as error:
         raise DecodeError("HEIC/HEIF needs pillow-heif: pip install 'aescull[heif]'") from error
     pillow_heif.register_heif_opener()
-    return Image.open(path)
+    return Image.open(_pillow_input(source))
 
 
-def _open(path: Path) -> tuple[Image.Image, ExifSummary]:
-    suffix = path.suffix.lower()
-    if suffix in HEIF_EXTENSIONS:
-        image = _open_heif(path)
+def _open(source: Source, name: Path) -> tuple[Image.Image, ExifSummary]:
+    """``name`` (the file's path) picks HEIF and RAW handling by its extension."""
+    if name.suffix.lower() in HEIF_EXTENSIONS:
+        image = _open_heif(source)
         # pillow-heif has already applied the HEIF rotation and reset EXIF orientation to 1.
         return image, _pillow_exif(image)
-    image = _open_raw_preview(path) if is_raw(path) else Image.open(path)
-    return image, read_exif(path)
+    image = _open_raw_preview(source) if is_raw(name) else Image.open(_pillow_input(source))
+    return image, read_exif(source)
 
 
 # Leading bytes of the formats a camera, phone or editor writes: a file that starts like one but
@@ -324,9 +339,9 @@ def _open(path: Path) -> tuple[Image.Image, ExifSummary]:
 _SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
 
 
-def _unidentified(path: Path) -> str:
+def _unidentified(source: Source) -> str:
     try:
-        with open(path, "rb") as handle:
+        with _stream(source) as handle:
             head = handle.read(12)
     except OSError:
         head = b""
@@ -336,7 +351,7 @@ def _unidentified(path: Path) -> str:
     return f"damaged {kind} file: its headers cannot be read" if kind else "not an image, or an unsupported format"
 
 
-def _describe(error: BaseException, path: Path) -> str:
+def _describe(error: BaseException, source: Source) -> str:
     """One short line for the ``error`` column."""
     if isinstance(error, DecodeError):
         return str(error)
@@ -349,11 +364,30 @@ def _describe(error: BaseException, path: Path) -> str:
     if isinstance(error, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return f"image too large: more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels (decompression bomb guard)"
     if isinstance(error, UnidentifiedImageError):
-        return _unidentified(path)
+        return _unidentified(source)
     message = " ".join(str(error).split())
     if "truncated" in message.lower():
         return "truncated file: image data ends early"
     return f"cannot decode: {message or type(error).__name__}"[:200]
+
+
+@contextmanager
+def _reported_as_decode_error(source: Source) -> Iterator[None]:
+    """Every failure to read a photo becomes its row's one-line error text."""
+    try:
+        yield
+    except DecodeError:
+        raise
+    except Exception as error:
+        raise DecodeError(_describe(error, source)) from error
+
+
+def _check_readable(path: Path) -> None:
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):  # a FIFO or device named .jpg would block or never end
+        raise DecodeError("not a regular file")
+    if info.st_size == 0:
+        raise DecodeError(EMPTY_FILE)
 
 
 def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False) -> DecodedPhoto:
@@ -368,42 +402,55 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = Fa
     measured; a JPEG the draft mode scaled down is decoded a second time at full size for the
     checks only, so the model's pixels, and so the score, are the same with or without checks.
     """
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device named .jpg would block or never end
-            raise DecodeError("not a regular file")
-        if info.st_size == 0:
-            raise DecodeError("empty file (0 bytes)")
-        image, exif = _open(path)
-        with image:
-            stored_width, stored_height = image.size
-            if stored_width * stored_height > MAX_IMAGE_PIXELS:
-                raise Image.DecompressionBombError("too many pixels")
-            swapped = exif.orientation in (5, 6, 7, 8)
-            width, height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
-            target = working_size(width, height, max_side)
-            if image.format == "JPEG":
-                stored_target = (target[1], target[0]) if swapped else target
-                image.draft("RGB", (stored_target[0] * DRAFT_OVERSAMPLE, stored_target[1] * DRAFT_OVERSAMPLE))
-            rgb = _to_rgb(image)
-            measured = None
-            if checks:
-                measured = measure(rgb) if image.size == (stored_width, stored_height) else _measure_native(path)
-            upright = _orient(rgb, exif.orientation)
-            thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
-            if upright.size != target:
-                upright = upright.resize(target, Image.Resampling.LANCZOS)
-            pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
-        info = PhotoInfo(width, height, exif.taken, exif.camera)
-        return DecodedPhoto(info, pixels.float().div_(255.0), thumbnail, measured)
-    except DecodeError:
-        raise
-    except Exception as error:  # every failure to read a file becomes its row's error text
-        raise DecodeError(_describe(error, path)) from error
+    with _reported_as_decode_error(path):
+        _check_readable(path)
+        return _decode_source(path, path, max_side, thumbnail_side, checks)
 
 
-def _measure_native(path: Path) -> Checks:
-    image, _ = _open(path)
+def read_photo_bytes(path: Path) -> bytes:
+    """A photo file's contents for :func:`decode_bytes`, failing with the reasons :func:`decode`
+    gives for the same file (engines read on one machine and decode on another)."""
+    with _reported_as_decode_error(path):
+        _check_readable(path)
+        return path.read_bytes()
+
+
+def decode_bytes(data: bytes, name: str | Path, max_side: int) -> DecodedPhoto:
+    """Decode a file's contents exactly as :func:`decode` decodes the file, for engines that move
+    bytes rather than paths between machines; ``name`` is the file's path (its extension matters)."""
+    data = bytes(data)
+    with _reported_as_decode_error(data):
+        if not data:
+            raise DecodeError(EMPTY_FILE)
+        return _decode_source(data, Path(name), max_side)
+
+
+def _decode_source(source: Source, name: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False) -> DecodedPhoto:
+    image, exif = _open(source, name)
+    with image:
+        stored_width, stored_height = image.size
+        if stored_width * stored_height > MAX_IMAGE_PIXELS:
+            raise Image.DecompressionBombError("too many pixels")
+        swapped = exif.orientation in (5, 6, 7, 8)
+        width, height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
+        target = working_size(width, height, max_side)
+        if image.format == "JPEG":
+            stored_target = (target[1], target[0]) if swapped else target
+            image.draft("RGB", (stored_target[0] * DRAFT_OVERSAMPLE, stored_target[1] * DRAFT_OVERSAMPLE))
+        rgb = _to_rgb(image)
+        measured = None
+        if checks:
+            measured = measure(rgb) if image.size == (stored_width, stored_height) else _measure_native(source, name)
+        upright = _orient(rgb, exif.orientation)
+        thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
+        if upright.size != target:
+            upright = upright.resize(target, Image.Resampling.LANCZOS)
+        pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
+    return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0), thumbnail, measured)
+
+
+def _measure_native(source: Source, name: Path) -> Checks:
+    image, _ = _open(source, name)
     with image:
         return measure(_to_rgb(image))
 

@@ -42,6 +42,8 @@ DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 # other at every layer when one is descheduled, and on a busy 2-core machine that cost ten
 # times the CPU per photo (778 ms against 66 ms with one thread).
 DEFAULT_THREADS = max(1, (os.cpu_count() or 1) // 2)
+MODEL_FAILED = "the model could not score this image"
+PAIRED_JPEG_UNREAD = "paired JPEG could not be read"
 THUMBNAIL_SIDE = 400
 
 # Receives the thumbnail of each photo decoded for scoring (cache hits and RAW halves of a pair
@@ -83,15 +85,10 @@ class ScoreRecord:
         return self.error is None
 
 
-@dataclass
-class _Job:
-    index: int
-    candidate: Candidate
-    key: FileKey | None
-    future: Future[DecodedPhoto] | None = None
+Network = Callable[[torch.Tensor], torch.Tensor]
 
 
-def inference_network(model: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+def inference_network(model: Network) -> Network:
     """The same network, faster on a CPU: batch norms folded into their convolutions and
     channels-last memory (measured at 512 px on one core: 90 -> 66 ms per photo; scores move by
     ~2e-7). The caller's model is left as it is; a callable that is not a module (a test spy),
@@ -109,9 +106,64 @@ def inference_network(model: Callable[[torch.Tensor], torch.Tensor]) -> Callable
     return network.to(memory_format=torch.channels_last)
 
 
+def _infer(network: Network, batch: torch.Tensor) -> list[float]:
+    with torch.inference_mode():
+        return [float(value) for value in network(batch.contiguous(memory_format=torch.channels_last)).reshape(-1)]
+
+
+def too_small(photo: DecodedPhoto) -> str | None:
+    """The error text for a photo too small to judge (every engine applies it), else None."""
+    if max(photo.pixels.shape[1:]) < MIN_LONGEST_SIDE:
+        return f"too small to judge: under {MIN_LONGEST_SIDE} pixels"
+    return None
+
+
+def score_batch(network: Network, pixels: list[torch.Tensor]) -> list[float | None]:
+    """Score photos of one working size in one model call (None where the model failed).
+
+    ``network`` is :func:`inference_network` of the loaded model. Every engine scores through
+    here, so a photo gets the same score whichever engine ran it. One batch failing must not
+    take the run down: it is retried photo by photo.
+    """
+    try:
+        return list(_infer(network, torch.stack(pixels)))
+    except Exception as error:
+        log.debug("batch of %d photos failed", len(pixels), exc_info=error)
+    scores: list[float | None] = []
+    for photo in pixels:
+        try:
+            scores.append(_infer(network, photo.unsqueeze(0))[0])
+        except Exception as single_error:
+            log.debug("model failed", exc_info=single_error)
+            scores.append(None)
+    return scores
+
+
+@dataclass
+class _Job:
+    index: int
+    candidate: Candidate
+    key: FileKey | None
+    future: Future[DecodedPhoto] | None = None
+
+
 def _file_key(path: Path) -> FileKey:
     stat = path.stat()
     return FileKey(str(path.absolute()), stat.st_size, stat.st_mtime_ns)
+
+
+def file_key_or_error(path: Path) -> FileKey | str:
+    """The file version to score, or the row's error text when the file cannot even be stat'ed."""
+    try:
+        return _file_key(path)
+    except OSError as error:
+        return "file not found (moved or deleted?)" if isinstance(error, FileNotFoundError) else f"cannot read: {error.strerror}"
+
+
+def raw_row(jpeg_row: ScoreRecord, raw: Candidate, key: FileKey) -> ScoreRecord:
+    """The RAW half of a shot: the camera JPEG's score and metadata, the RAW's own identity."""
+    error = f"paired JPEG: {jpeg_row.error}" if jpeg_row.error else None
+    return replace(jpeg_row, path=raw.path, pair=raw.pair, error=error, size=key.size, mtime_ns=key.mtime_ns)
 
 
 class _Pipeline:
@@ -128,7 +180,7 @@ class _Pipeline:
         checks: bool = False,
     ) -> None:
         self.loaded = loaded
-        self.network: Callable[[torch.Tensor], torch.Tensor] | None = None  # prepared at the first cache miss
+        self.network: Network | None = None  # prepared at the first cache miss
         self.on_thumbnail = on_thumbnail
         self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
         self.signatures = signatures
@@ -161,7 +213,7 @@ class _Pipeline:
             self._drain()
             for jobs in self.raw_waiting.values():  # their JPEG vanished before it was read
                 for job in jobs:
-                    self._finish(job, self._error_record(job, "paired JPEG could not be read"))
+                    self._finish(job, self._error_record(job, PAIRED_JPEG_UNREAD))
             while next_out in self.done:
                 yield self.done.pop(next_out)
                 next_out += 1
@@ -179,12 +231,11 @@ class _Pipeline:
         if candidate.error:
             self._finish(job, self._error_record(job, candidate.error))
             return
-        try:
-            job.key = _file_key(candidate.path)
-        except OSError as error:
-            message = "file not found (moved or deleted?)" if isinstance(error, FileNotFoundError) else f"cannot read: {error.strerror}"
-            self._finish(job, self._error_record(job, message))
+        key = file_key_or_error(candidate.path)
+        if isinstance(key, str):
+            self._finish(job, self._error_record(job, key))
             return
+        job.key = key
         if candidate.pair is not None and is_raw(candidate.path):
             jpeg_row = self.paired_jpeg_rows.pop(candidate.pair, None)
             if jpeg_row is None:
@@ -213,8 +264,9 @@ class _Pipeline:
             log.debug("decoding %s failed", job.candidate.path, exc_info=error.__cause__ or error)
             self._finish(job, self._error_record(job, str(error)))
             return
-        if max(photo.pixels.shape[1:]) < MIN_LONGEST_SIDE:
-            self._finish(job, self._error_record(job, f"too small to judge: under {MIN_LONGEST_SIDE} pixels"))
+        unjudgeable = too_small(photo)
+        if unjudgeable:
+            self._finish(job, self._error_record(job, unjudgeable))
             return
         if self.on_thumbnail is not None and photo.thumbnail is not None:
             self.on_thumbnail(job.candidate.path, photo.thumbnail)
@@ -229,24 +281,16 @@ class _Pipeline:
     def _run_batch(self, shape: tuple[int, ...]) -> None:
         items = self.buckets.pop(shape)
         self.held -= len(items)
-        try:
-            scores = self._infer(torch.stack([photo.pixels for _, photo in items]))
-        except Exception as error:  # one batch failing must not take the run down; retry one by one
-            log.debug("batch of shape %s failed", shape, exc_info=error)
-            scores = []
-            for _, photo in items:
-                try:
-                    scores.append(self._infer(photo.pixels.unsqueeze(0))[0])
-                except Exception as single_error:
-                    log.debug("model failed", exc_info=single_error)
-                    scores.append(None)
+        if self.network is None:
+            self.network = inference_network(self.loaded.model)
+        scores = score_batch(self.network, [photo.pixels for _, photo in items])
         fresh: list[tuple[FileKey, CachedScore]] = []
         fresh_signatures: list[tuple[FileKey, bytes]] = []
         fresh_checks: list[tuple[FileKey, Checks]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
-                self._finish(job, self._error_record(job, "the model could not score this image"))
+                self._finish(job, self._error_record(job, MODEL_FAILED))
                 continue
             vector = signature(photo.pixels.numpy())  # cached even when not asked for: a later --groups run reads it
             record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks)
@@ -261,13 +305,6 @@ class _Pipeline:
             self.cache.put_signatures(fresh_signatures)
             self.cache.put_checks_many(fresh_checks)
 
-    def _infer(self, batch: torch.Tensor) -> list[float]:
-        if self.network is None:
-            self.network = inference_network(self.loaded.model)
-        with torch.inference_mode():
-            output = self.network(batch.contiguous(memory_format=torch.channels_last))
-            return [float(value) for value in output.reshape(-1)]
-
     def _finish(self, job: _Job, record: ScoreRecord) -> None:
         self.done[job.index] = record
         candidate = job.candidate
@@ -281,12 +318,8 @@ class _Pipeline:
                 self._finish(raw_job, self._copy_of(raw_job, record))
 
     def _copy_of(self, job: _Job, jpeg_row: ScoreRecord) -> ScoreRecord:
-        """The RAW half of a shot: the camera JPEG's score and metadata, the RAW's own identity."""
         assert job.key is not None
-        error = f"paired JPEG: {jpeg_row.error}" if jpeg_row.error else None
-        return replace(
-            jpeg_row, path=job.candidate.path, pair=job.candidate.pair, error=error, size=job.key.size, mtime_ns=job.key.mtime_ns
-        )
+        return raw_row(jpeg_row, job.candidate, job.key)
 
     def _record(
         self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None,
