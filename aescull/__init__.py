@@ -13,12 +13,13 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "score_paths", "load_model", "ScoreRecord"]
 
 if TYPE_CHECKING:
-    from aescull.scoring import ScoreRecord, score_paths
+    from aescull.record import ScoreRecord
+    from aescull.scoring import score_paths
     from aescull.weights import load_model
 
 _LAZY = {
     "score_paths": "aescull.scoring",
-    "ScoreRecord": "aescull.scoring",
+    "ScoreRecord": "aescull.record",
     "load_model": "aescull.weights",
 }
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from aescull import xmp
 from aescull.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
 from aescull.groups import all_but_best
+from aescull.record import ScoreRecord
 from aescull.writers import REASON_SEPARATOR
 
 JOURNAL_NAME = ".aescull-journal.jsonl"
@@ -54,30 +55,7 @@ class LibraryLocked(ActionError):
 # ---------------------------------------------------------------- score rows from `aescull score`
 
 
-@dataclass(frozen=True)
-class ScoreRow:
-    """A row of ``aescull score`` (the same columns), read back for cull and tag.
-
-    ``checks`` is None unless the row came from ``aescull score --checks``; its reasons are the
-    ones written in the row, not re-judged, so cull acts on what the user saw.
-    """
-
-    path: Path
-    score: float | None
-    width: int | None = None
-    height: int | None = None
-    taken: str | None = None
-    camera: str | None = None
-    error: str | None = None
-    pair: Path | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    group: str | None = None
-    rank_in_group: int | None = None
-    checks: Checks | None = None
-
-
-def read_score_rows(text: str) -> list[ScoreRow]:
+def read_score_rows(text: str) -> list[ScoreRecord]:
     """Rows of ``aescull score --format csv`` or ``--format jsonl`` (told apart by the first character)."""
     return [_row_from(record, number) for number, record in enumerate(read_row_dicts(text), start=1)]
 
@@ -102,7 +80,7 @@ def read_row_dicts(text: str) -> list[dict]:
     return records
 
 
-def _row_from(record: dict, number: int) -> ScoreRow:
+def _row_from(record: dict, number: int) -> ScoreRecord:
     def field_of(name: str) -> str | None:
         value = record.get(name)
         return None if value is None or value == "" else str(value)
@@ -116,7 +94,7 @@ def _row_from(record: dict, number: int) -> ScoreRow:
 
     pair = field_of("pair")
     try:
-        return ScoreRow(
+        return ScoreRecord(
             path=Path(path),
             score=number_of("score", float),
             width=number_of("width", int),
@@ -154,7 +132,7 @@ def _checks_from(record: dict, number_of: Callable[[str, type], int | float | No
     )
 
 
-def stale_reason(row: ScoreRow) -> str | None:
+def stale_reason(row: ScoreRecord) -> str | None:
     """Why a saved score can no longer be trusted for this file, or None when it still matches."""
     if row.size is None or row.mtime_ns is None:
         return "the score row has no size/mtime_ns, so a change since scoring cannot be ruled out; re-run aescull score"
@@ -201,7 +179,7 @@ class Shot:
 
     folder: Path
     stem: str
-    rows: list[ScoreRow] = field(default_factory=list)
+    rows: list[ScoreRecord] = field(default_factory=list)
 
     @property
     def score(self) -> float | None:
@@ -228,7 +206,7 @@ class Shot:
         return frozenset.intersection(*checked) if checked else None
 
 
-def group_shots(rows: Iterable[ScoreRow]) -> list[Shot]:
+def group_shots(rows: Iterable[ScoreRecord]) -> list[Shot]:
     shots: dict[tuple[Path, str], Shot] = {}
     for row in rows:
         key = (row.path.parent, shot_stem(row.path.name))
@@ -357,7 +335,7 @@ class Plan:
     culled: list[Shot] = field(default_factory=list)
 
 
-def usable_rows(rows: Iterable[ScoreRow], check_staleness: bool, exclude: Path | None = None) -> tuple[list[ScoreRow], list[str]]:
+def usable_rows(rows: Iterable[ScoreRecord], check_staleness: bool, exclude: Path | None = None) -> tuple[list[ScoreRecord], list[str]]:
     """Rows safe to act on, and why the others are not: unreadable, changed since scoring.
 
     Rows under ``exclude`` (the cull folder) are dropped silently: they were culled already.
@@ -375,7 +353,7 @@ def usable_rows(rows: Iterable[ScoreRow], check_staleness: bool, exclude: Path |
 
 
 def plan_cull(
-    rows: Sequence[ScoreRow],
+    rows: Sequence[ScoreRecord],
     rule: CullRule | None,
     root: Path,
     action: str,
@@ -417,7 +395,7 @@ def plan_cull(
 
 
 def plan_tag(
-    rows: Sequence[ScoreRow],
+    rows: Sequence[ScoreRecord],
     reject_below: float | None = None,
     pick_labels: bool = False,
     sidecar_style: str = "ext",
@@ -428,7 +406,7 @@ def plan_tag(
     """One sidecar per photo; photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score."""
     usable, refused = usable_rows(rows, check_staleness)
     plan = Plan(refused=refused)
-    best: dict[Path, ScoreRow] = {}
+    best: dict[Path, ScoreRecord] = {}
     for row in usable:
         sidecar = xmp.sidecar_path(row.path, sidecar_style)
         if sidecar not in best or (row.score or 0.0) > (best[sidecar].score or 0.0):

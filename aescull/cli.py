@@ -30,7 +30,8 @@ from aescull.report import EMBED_LIMIT
 
 if TYPE_CHECKING:
     from aescull.decode import Thumbnail
-    from aescull.scoring import ScoreRecord, ThumbnailCallback
+    from aescull.record import ScoreRecord
+    from aescull.scoring import ThumbnailCallback
     from aescull.weights import LoadedModel
 
 app = typer.Typer(
@@ -473,9 +474,10 @@ JournalOpt = Annotated[
     Optional[Path], typer.Option("--journal", help="Journal file (default: <library root>/.aescull-journal.jsonl).", dir_okay=False)
 ]
 ActPathsArg = Annotated[Optional[list[Path]], typer.Argument(help="Photos or folders to score and act on.", show_default=False)]
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")]
 
 
-def _score_rows(paths: list[Path], grouping: tuple[float, float, bool] | None = None, **scoring: object) -> tuple[list[actions.ScoreRow], int]:
+def _score_rows(paths: list[Path], grouping: tuple[float, float, bool] | None = None, **scoring: object) -> tuple[list[ScoreRecord], int]:
     """Score ``paths`` now (and group them, given (window, similarity, duplicates)); rows with
     errors were already warned about, so they are counted, not kept."""
     records: Iterable[ScoreRecord] = _run(paths, signatures=grouping is not None, **scoring)  # type: ignore[arg-type]
@@ -488,7 +490,7 @@ def _score_rows(paths: list[Path], grouping: tuple[float, float, bool] | None = 
         if record.error:
             failed += 1
             continue
-        rows.append(actions.ScoreRow(**{name: getattr(record, name) for name in actions.ScoreRow.__dataclass_fields__}))
+        rows.append(record)
     return rows, failed
 
 
@@ -568,9 +570,7 @@ def cull(
     tag: Annotated[bool, typer.Option("--tag", help="Mark culled photos rejected in their sidecars instead of moving.")] = False,
     list_only: Annotated[bool, typer.Option("--list", help="Only print the culled rows (csv/jsonl/table on stdout).")] = False,
     dry_run: DryRunOpt = False,
-    from_file: Annotated[
-        Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")
-    ] = None,
+    from_file: FromOpt = None,
     sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
     journal: JournalOpt = None,
     fmt: FormatOpt = Format.csv,
@@ -796,9 +796,7 @@ def _report_rows(text: str) -> list[dict]:
 def report(
     paths: ActPathsArg = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
-    from_file: Annotated[
-        Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")
-    ] = None,
+    from_file: FromOpt = None,
     below: Annotated[
         Optional[float], typer.Option("--below", min=0.0, max=1.0, help="Draw the cull line at T and dim the photos scoring below it.")
     ] = None,

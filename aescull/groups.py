@@ -24,7 +24,7 @@ import numpy as np
 from aescull.discover import is_raw
 
 if TYPE_CHECKING:
-    from aescull.scoring import ScoreRecord
+    from aescull.record import ScoreRecord
 
 Item = TypeVar("Item")
 

@@ -14,16 +14,16 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from aescull.cache import CachedScore, FileKey, ScoreCache
 from aescull.checks import Checks
 from aescull.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.discover import Candidate, discover, is_raw
+from aescull.record import ScoreRecord
 from aescull.groups import signature, signature_bytes, signature_from_bytes
 from aescull.weights import LoadedModel, load_model
 
@@ -49,40 +49,6 @@ THUMBNAIL_SIDE = 400
 # Receives the thumbnail of each photo decoded for scoring (cache hits and RAW halves of a pair
 # are not decoded, so they get none); called on the consumer's thread, in completion order.
 ThumbnailCallback = Callable[[Path, Thumbnail], None]
-
-
-@dataclass(frozen=True)
-class ScoreRecord:
-    """One output row. ``score`` is None exactly when ``error`` says why.
-
-    ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
-    from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
-    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
-    what :mod:`aescull.groups` compares to find bursts (only when asked for), and
-    ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`. ``checks``
-    holds the native-resolution measurements and the reasons a photo was flagged, when they
-    were asked for.
-    """
-
-    path: Path
-    score: float | None
-    width: int | None = None
-    height: int | None = None
-    taken: str | None = None
-    camera: str | None = None
-    error: str | None = None
-    pair: Path | None = None
-    size: int | None = None
-    mtime_ns: int | None = None
-    cached: bool = False
-    group: str | None = None
-    rank_in_group: int | None = None
-    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
-    checks: Checks | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 Network = Callable[[torch.Tensor], torch.Tensor]

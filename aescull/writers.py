@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
-    from aescull.scoring import ScoreRecord
+    from aescull.record import ScoreRecord
 
 COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
 GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.groups)

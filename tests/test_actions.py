@@ -10,6 +10,7 @@ from photo_library import fingerprint, make_library
 
 from aescull import actions
 from aescull.decide import CullRule
+from aescull.record import ScoreRecord
 
 SCORES = {
     "a.jpg": 0.2,
@@ -30,11 +31,11 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 """
 
 
-def rows_for(root: Path, scores: dict[str, float] = SCORES) -> list[actions.ScoreRow]:
+def rows_for(root: Path, scores: dict[str, float] = SCORES) -> list[ScoreRecord]:
     rows = []
     for relative, score in scores.items():
         status = (root / relative).stat()
-        rows.append(actions.ScoreRow(root / relative, score, size=status.st_size, mtime_ns=status.st_mtime_ns))
+        rows.append(ScoreRecord(root / relative, score, size=status.st_size, mtime_ns=status.st_mtime_ns))
     return rows
 
 
@@ -200,7 +201,7 @@ def test_hostile_sidecar_is_refused_reported_and_left_untouched(library: Path) -
 def test_rows_that_changed_since_scoring_are_refused(library: Path) -> None:
     rows = rows_for(library)
     (library / "2023/e.jpg").write_bytes((library / "2023/e.jpg").read_bytes() + b"edited")
-    rows.append(actions.ScoreRow(library / "2023/f.jpg", 0.01))  # no size/mtime: cannot be checked
+    rows.append(ScoreRecord(library / "2023/f.jpg", 0.01))  # no size/mtime: cannot be checked
     plan = actions.plan_cull(rows, CullRule(below=0.35), library, "move", library / actions.CULLED_FOLDER, check_staleness=True)
     assert sorted(shot.stem for shot in plan.culled) == ["a", "c"]
     assert any("2023/e.jpg: file changed since it was scored" in message for message in plan.refused)
@@ -208,7 +209,7 @@ def test_rows_that_changed_since_scoring_are_refused(library: Path) -> None:
 
 
 def test_error_rows_are_reported_not_culled(library: Path) -> None:
-    rows = [*rows_for(library), actions.ScoreRow(library / "broken.jpg", None, error="cannot identify image file")]
+    rows = [*rows_for(library), ScoreRecord(library / "broken.jpg", None, error="cannot identify image file")]
     plan = actions.plan_cull(rows, CullRule(bottom_count=100), library, "list", library / actions.CULLED_FOLDER)
     assert "broken" not in {shot.stem for shot in plan.culled}
     assert plan.refused == [f"{library / 'broken.jpg'}: cannot identify image file; left alone"]
@@ -217,10 +218,10 @@ def test_error_rows_are_reported_not_culled(library: Path) -> None:
 def test_read_score_rows_accepts_csv_and_jsonl() -> None:
     csv_text = "path,score,width,height,taken,camera,error,pair,size,mtime_ns\nx/a.jpg,0.4200,48,32,,,,,123,456\nx/b.jpg,,,,,,broken,,7,8\n"
     rows = actions.read_score_rows(csv_text)
-    assert rows[0] == actions.ScoreRow(Path("x/a.jpg"), 0.42, width=48, height=32, size=123, mtime_ns=456)
+    assert rows[0] == ScoreRecord(Path("x/a.jpg"), 0.42, width=48, height=32, size=123, mtime_ns=456)
     assert rows[1].score is None and rows[1].error == "broken"
     jsonl_text = '{"path": "x/a.jpg", "score": 0.42, "size": 123, "mtime_ns": 456, "pair": "x/a.CR2"}\n\n'
-    assert actions.read_score_rows(jsonl_text) == [actions.ScoreRow(Path("x/a.jpg"), 0.42, pair=Path("x/a.CR2"), size=123, mtime_ns=456)]
+    assert actions.read_score_rows(jsonl_text) == [ScoreRecord(Path("x/a.jpg"), 0.42, pair=Path("x/a.CR2"), size=123, mtime_ns=456)]
     assert actions.read_score_rows("") == []
     with pytest.raises(actions.ActionError, match="path"):
         actions.read_score_rows("name,score\na,1\n")

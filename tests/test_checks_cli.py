@@ -19,6 +19,7 @@ from aescull import actions, degrade
 from aescull.checks import Checks
 from aescull.cli import app
 from aescull.decide import CullRule, select_culled
+from aescull.record import ScoreRecord
 from aescull.weights import LoadedModel
 from aescull.writers import CHECK_COLUMNS, COLUMNS
 from tests.conftest import REPO, sharp_scene
@@ -203,8 +204,8 @@ def test_select_culled_rejects_by_reason_and_a_shot_needs_every_file_flagged() -
     with pytest.raises(ValueError):
         CullRule()
     pair = actions.Shot(Path("."), "IMG", rows=[
-        actions.ScoreRow(Path("IMG.jpg"), 0.5, checks=Checks(0.9, 0.0, 0.0, 1.0, ())),
-        actions.ScoreRow(Path("IMG.CR2"), 0.5, checks=Checks(0.1, 0.0, 0.0, 1.0, ("blurry",))),
+        ScoreRecord(Path("IMG.jpg"), 0.5, checks=Checks(0.9, 0.0, 0.0, 1.0, ())),
+        ScoreRecord(Path("IMG.CR2"), 0.5, checks=Checks(0.1, 0.0, 0.0, 1.0, ("blurry",))),
     ])
     assert pair.reasons == frozenset()
 

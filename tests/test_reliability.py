@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import os
-import stat
 import subprocess
 import sys
 from collections import Counter
@@ -31,7 +30,6 @@ from aescull.cli import app
 from aescull.decode import EXIF_MAX_READS, DecodeError, ExifSummary, decode, read_exif
 from aescull.discover import discover
 from tests.hostile import (
-    HOSTILE_BROKEN_NAME,
     NON_UTF8_NAME,
     Case,
     WriteGuard,

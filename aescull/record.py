@@ -1,0 +1,51 @@
+"""One row of ``aescull score``: what scoring yields and what cull, tag and the writers read back.
+
+A single torch-free type, so rows scored now and rows read from a saved csv or jsonl are the
+same thing, and reading saved rows (``cull --from``) never imports the model's dependencies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # both pull numpy in, which `aescull --help` does not need
+    import numpy as np
+
+    from aescull.checks import Checks
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """One output row. ``score`` is None exactly when ``error`` says why.
+
+    ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
+    from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
+    RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
+    what :mod:`aescull.groups` compares to find bursts (only when asked for), and
+    ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`. ``checks``
+    holds the native-resolution measurements and the reasons a photo was flagged, when they
+    were asked for; read back from saved rows, its reasons are the ones written in the row, not
+    re-judged, so cull acts on what the user saw.
+    """
+
+    path: Path
+    score: float | None
+    width: int | None = None
+    height: int | None = None
+    taken: str | None = None
+    camera: str | None = None
+    error: str | None = None
+    pair: Path | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    cached: bool = False
+    group: str | None = None
+    rank_in_group: int | None = None
+    signature: np.ndarray | None = field(default=None, repr=False, compare=False)
+    checks: Checks | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
