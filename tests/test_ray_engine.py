@@ -43,7 +43,9 @@ os.environ.setdefault("RAY_worker_register_timeout_seconds", "300")
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="the ray extra is not installed")
 runner = CliRunner()
 T = TypeVar("T")
-RAY_RUN_SECONDS = 240  # far above a healthy run (seconds), far below "hangs forever"
+# Far above a healthy run (seconds), far below "hangs forever", and above the 300-s start-up
+# waits set above: a run Ray itself would still wait for must not fail the test first.
+RAY_RUN_SECONDS = 600
 
 
 def within(seconds: float, work: Callable[[], T]) -> T:
