@@ -3,8 +3,8 @@
 Why it is built this way:
 - Every tile is in the HTML itself (no JSON to render client-side), so the page works with
   scripts off, a browser's find-in-page finds any file name, and the JS only filters and
-  reorders existing nodes. 5,000 tiles stay smooth because images load lazily and off-screen
-  tiles skip layout and paint (CSS ``content-visibility``).
+  reorders existing nodes. 5,000 tiles stay smooth because images load lazily and every tile
+  has one fixed size, so nothing arriving while scrolling re-lays out the grid.
 - Thumbnails come from the scoring decode (see :func:`aescull.decode.decode`); only photos that
   run did not decode (cache hits, rows read from a file) are opened again, in draft mode.
 - Thumbnails are spooled to a temporary folder beside the report while scoring, so memory
@@ -303,7 +303,7 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
     group = groups.group_of(tile)
     if group is not None:
         attributes += [f'data-group="{esc(group)}"', f'style="--hue:{_hue(group)}"']
-    tooltip = "\n".join([tile.path, *(f"{key}: {value}" for key, value in tile.details)])
+    tooltip = "\n".join([tile.path, *(f"{key}: {value}" for key, value in tile.details), *([f"error: {tile.error}"] if tile.error else [])])
     attributes.append(f'title="{esc(tooltip)}"')
     if src is not None and stored is not None:
         image = f'<img src="{esc(src)}" width="{stored.width}" height="{stored.height}" loading="lazy" decoding="async" alt="{esc(name)}">'
