@@ -251,7 +251,7 @@ def histogram_svg(scores: list[float], below: float | None, bins: int = HISTOGRA
     counts = [0] * bins
     for score in scores:
         counts[min(bins - 1, max(0, int(score * bins)))] += 1
-    width, height, left, bottom, top = 600, 150, 34, 22, 18
+    width, height, left, bottom, top = 600, 160, 46, 24, 22
     plot_w, plot_h = width - left - 8, height - bottom - top
     peak = max(counts, default=0) or 1
     bar_w = plot_w / bins
