@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 # because a 5,000-photo page of data URIs is over 100 MB of HTML to parse before anything shows.
 EMBED_LIMIT = 1000
 HISTOGRAM_BINS = 20
+# Tiles per page: the browser lays out and paints one page, so 5,000 photos scroll like 200.
+PAGE_SIZE = 200
 THUMBS_SUFFIX = "_thumbs"
 _THUMB_NAME = re.compile(r"\d{6}\.jpg")
 # Row columns shown in their own place on a tile; any other column goes into its tooltip.
@@ -296,6 +298,8 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
     elif below is not None and tile.score < below:
         classes.append("below")
     attributes = [f'id="t{index}"', f'class="{" ".join(classes)}"', f'data-name="{esc(tile.path.lower())}"']
+    if index >= PAGE_SIZE:
+        attributes.append("hidden")  # on a later page until the script shows it
     if tile.score is not None:
         attributes += [f'data-score="{tile.score:.4f}"', f'data-best="{groups.best_of(tile):.4f}"']
     if tile.time is not None:
@@ -320,6 +324,14 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
         caption.append(f'<span class="error">{esc(tile.error)}</span>')
     bar = "" if tile.score is None else f'<span class="meter" style="width:{max(0.0, min(tile.score, 1.0)) * 100:.1f}%"></span>'
     return f'<figure {" ".join(attributes)}>{frame}{bar}<figcaption>{"".join(caption)}</figcaption></figure>'
+
+
+def _pager_html(place: str, count: int) -> str:
+    """Previous/next page buttons; the script fills in the range and hides them for a single page."""
+    hidden = "" if count > PAGE_SIZE else " hidden"
+    return (f'<nav class="pager" id="pager-{place}" aria-label="pages"{hidden}>'
+            '<button type="button" class="prev">‹ previous</button> <span class="range"></span> '
+            '<button type="button" class="next">next ›</button></nav>')
 
 
 def _file_link(path: str) -> str | None:
@@ -365,6 +377,7 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 <style>
 {_asset("report.css")}
 </style>
+<noscript><style>.tile[hidden] {{ display: block; }} .pager {{ display: none; }}</style></noscript>
 </head>
 <body>
 <header>
@@ -384,10 +397,12 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 <label><input id="failed" name="failed" type="checkbox" checked> failed files</label>
 <output id="shown">{len(tiles)} shown</output>
 </form>
+{_pager_html("top", len(tiles))}
 </header>
-<main id="grid" data-below="{'' if below is None else f'{below:g}'}">
+<main id="grid" data-below="{'' if below is None else f'{below:g}'}" data-page-size="{PAGE_SIZE}">
 {chr(10).join(body)}
 </main>
+{_pager_html("bottom", len(tiles))}
 <script>
 {_asset("report.js")}
 </script>
