@@ -1,5 +1,7 @@
-// aescull report: filter by score range and re-sort the tiles already in the page.
-// The view lives in the address's #fragment (e.g. #sort=name&min=0.5), so it can be bookmarked.
+// aescull report: filter by score range, re-sort, and page through the tiles already in the page.
+// Only one page of tiles is laid out at a time (the rest are hidden), so a 5,000-photo report
+// scrolls like a small one. The view lives in the address's #fragment
+// (e.g. #sort=name&min=0.5&page=2), so it can be bookmarked.
 (function () {
   "use strict";
   var grid = document.getElementById("grid");
@@ -9,9 +11,11 @@
   var high = document.getElementById("max");
   var failed = document.getElementById("failed");
   var shown = document.getElementById("shown");
+  var pagers = Array.prototype.slice.call(document.querySelectorAll(".pager"));
   var range = document.getElementById("hist-range");
   var rangeX = range ? +range.getAttribute("x") : 0;
   var rangeW = range ? +range.getAttribute("width") : 0;
+  var pageSize = +grid.getAttribute("data-page-size") || tiles.length || 1;
   var rows = tiles.map(function (tile, index) {
     var d = tile.dataset;
     return {
@@ -24,6 +28,9 @@
       time: d.t === undefined ? null : +d.t
     };
   });
+  var matching = rows.slice();  // the filtered rows, in display order
+  var onPage = rows.slice(0, pageSize);
+  var page = 0;
 
   function byScore(a, b) {
     // The same order as the report was written in: a group sits at the place of its best shot.
@@ -49,26 +56,58 @@
     return isNaN(value) ? fallback : value;
   }
 
+  function pages() {
+    return Math.max(1, Math.ceil(matching.length / pageSize));
+  }
+
+  function showPage() {
+    page = Math.max(0, Math.min(page, pages() - 1));
+    onPage.forEach(function (row) { row.tile.hidden = true; });
+    onPage = matching.slice(page * pageSize, (page + 1) * pageSize);
+    onPage.forEach(function (row) { row.tile.hidden = false; });
+    var first = matching.length ? page * pageSize + 1 : 0;
+    var text = first + "–" + (page * pageSize + onPage.length) + " of " + matching.length + " · page " + (page + 1) + " of " + pages();
+    pagers.forEach(function (pager) {
+      pager.hidden = pages() < 2;
+      pager.querySelector(".range").textContent = text;
+      pager.querySelector(".prev").disabled = page === 0;
+      pager.querySelector(".next").disabled = page >= pages() - 1;
+    });
+  }
+
+  function remember() {
+    var state = "sort=" + sort.value + "&min=" + number(low, 0) + "&max=" + number(high, 1) +
+      (failed.checked ? "" : "&failed=0") + (page ? "&page=" + (page + 1) : "");
+    if (history.replaceState) history.replaceState(null, "", "#" + state);
+  }
+
   function apply() {
     var lo = number(low, 0), hi = number(high, 1), withFailed = failed.checked;
-    var order = orders[sort.value] || byScore;
+    var sorted = rows.slice().sort(orders[sort.value] || byScore);
     var fragment = document.createDocumentFragment();
-    var count = 0;
-    rows.slice().sort(order).forEach(function (row) {
-      var visible = row.score === null ? withFailed : row.score >= lo && row.score <= hi;
-      row.tile.hidden = !visible;
-      count += visible ? 1 : 0;
+    sorted.forEach(function (row) {
+      row.tile.hidden = true;
       fragment.appendChild(row.tile);
     });
     grid.appendChild(fragment);
-    shown.textContent = count + " of " + rows.length + " shown";
+    matching = sorted.filter(function (row) {
+      return row.score === null ? withFailed : row.score >= lo && row.score <= hi;
+    });
+    onPage = [];
+    showPage();
+    shown.textContent = matching.length + " of " + rows.length + " shown";
     if (range) {
       var a = Math.max(0, Math.min(1, lo)), b = Math.max(a, Math.min(1, hi));
       range.setAttribute("x", rangeX + a * rangeW);
       range.setAttribute("width", (b - a) * rangeW);
     }
-    var state = "sort=" + sort.value + "&min=" + lo + "&max=" + hi + (withFailed ? "" : "&failed=0");
-    if (history.replaceState) history.replaceState(null, "", "#" + state);
+  }
+
+  function turn(by, pager) {
+    page += by;
+    showPage();
+    remember();
+    if (pager.id === "pager-bottom") grid.scrollIntoView();
   }
 
   function restore() {
@@ -78,17 +117,28 @@
       if (key === "min") low.value = value;
       if (key === "max") high.value = value;
       if (key === "failed") failed.checked = value !== "0";
+      if (key === "page") page = Math.max(0, (parseInt(value, 10) || 1) - 1);
     });
   }
 
   [sort, low, high, failed].forEach(function (control) {
-    control.addEventListener("input", apply);
-    control.addEventListener("change", apply);
+    function changed() {
+      page = 0;
+      apply();
+      remember();
+    }
+    control.addEventListener("input", changed);
+    control.addEventListener("change", changed);
+  });
+  pagers.forEach(function (pager) {
+    pager.querySelector(".prev").addEventListener("click", function () { turn(-1, pager); });
+    pager.querySelector(".next").addEventListener("click", function () { turn(1, pager); });
   });
   if (location.hash.length > 1) {
     restore();
     apply();
   } else {
+    showPage();
     shown.textContent = rows.length + " of " + rows.length + " shown";
   }
 })();

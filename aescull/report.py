@@ -3,8 +3,8 @@
 Why it is built this way:
 - Every tile is in the HTML itself (no JSON to render client-side), so the page works with
   scripts off, a browser's find-in-page finds any file name, and the JS only filters and
-  reorders existing nodes. 5,000 tiles stay smooth because images load lazily and off-screen
-  tiles skip layout and paint (CSS ``content-visibility``).
+  reorders existing nodes. 5,000 tiles stay smooth because images load lazily and every tile
+  has one fixed size, so nothing arriving while scrolling re-lays out the grid.
 - Thumbnails come from the scoring decode (see :func:`aescull.decode.decode`); only photos that
   run did not decode (cache hits, rows read from a file) are opened again, in draft mode.
 - Thumbnails are spooled to a temporary folder beside the report while scoring, so memory
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 # because a 5,000-photo page of data URIs is over 100 MB of HTML to parse before anything shows.
 EMBED_LIMIT = 1000
 HISTOGRAM_BINS = 20
+# Tiles per page: the browser lays out and paints one page, so 5,000 photos scroll like 200.
+PAGE_SIZE = 200
 THUMBS_SUFFIX = "_thumbs"
 _THUMB_NAME = re.compile(r"\d{6}\.jpg")
 # Row columns shown in their own place on a tile; any other column goes into its tooltip.
@@ -258,7 +260,7 @@ def histogram_svg(scores: list[float], below: float | None, bins: int = HISTOGRA
     counts = [0] * bins
     for score in scores:
         counts[min(bins - 1, max(0, int(score * bins)))] += 1
-    width, height, left, bottom, top = 600, 150, 34, 22, 18
+    width, height, left, bottom, top = 600, 160, 46, 24, 22
     plot_w, plot_h = width - left - 8, height - bottom - top
     peak = max(counts, default=0) or 1
     bar_w = plot_w / bins
@@ -303,6 +305,8 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
     elif below is not None and tile.score < below:
         classes.append("below")
     attributes = [f'id="t{index}"', f'class="{" ".join(classes)}"', f'data-name="{esc(tile.path.lower())}"']
+    if index >= PAGE_SIZE:
+        attributes.append("hidden")  # on a later page until the script shows it
     if tile.score is not None:
         attributes += [f'data-score="{tile.score:.4f}"', f'data-best="{groups.best_of(tile):.4f}"']
     if tile.time is not None:
@@ -310,7 +314,7 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
     group = groups.group_of(tile)
     if group is not None:
         attributes += [f'data-group="{esc(group)}"', f'style="--hue:{_hue(group)}"']
-    tooltip = "\n".join([tile.path, *(f"{key}: {value}" for key, value in tile.details)])
+    tooltip = "\n".join([tile.path, *(f"{key}: {value}" for key, value in tile.details), *([f"error: {tile.error}"] if tile.error else [])])
     attributes.append(f'title="{esc(tooltip)}"')
     if src is not None and stored is not None:
         image = f'<img src="{esc(src)}" width="{stored.width}" height="{stored.height}" loading="lazy" decoding="async" alt="{esc(name)}">'
@@ -327,6 +331,14 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
         caption.append(f'<span class="error">{esc(tile.error)}</span>')
     bar = "" if tile.score is None else f'<span class="meter" style="width:{max(0.0, min(tile.score, 1.0)) * 100:.1f}%"></span>'
     return f'<figure {" ".join(attributes)}>{frame}{bar}<figcaption>{"".join(caption)}</figcaption></figure>'
+
+
+def _pager_html(place: str, count: int) -> str:
+    """Previous/next page buttons; the script fills in the range and hides them for a single page."""
+    hidden = "" if count > PAGE_SIZE else " hidden"
+    return (f'<nav class="pager" id="pager-{place}" aria-label="pages"{hidden}>'
+            '<button type="button" class="prev">‹ previous</button> <span class="range"></span> '
+            '<button type="button" class="next">next ›</button></nav>')
 
 
 def _file_link(path: str) -> str | None:
@@ -372,6 +384,7 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 <style>
 {_asset("report.css")}
 </style>
+<noscript><style>.tile[hidden] {{ display: block; }} .pager {{ display: none; }}</style></noscript>
 </head>
 <body>
 <header>
@@ -391,10 +404,12 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 <label><input id="failed" name="failed" type="checkbox" checked> failed files</label>
 <output id="shown">{len(tiles)} shown</output>
 </form>
+{_pager_html("top", len(tiles))}
 </header>
-<main id="grid" data-below="{'' if below is None else f'{below:g}'}">
+<main id="grid" data-below="{'' if below is None else f'{below:g}'}" data-page-size="{PAGE_SIZE}">
 {chr(10).join(body)}
 </main>
+{_pager_html("bottom", len(tiles))}
 <script>
 {_asset("report.js")}
 </script>

@@ -10,9 +10,9 @@ or, where the CPU is too busy to decode 5,000 photos first, the same page withou
 
 ``measure`` loads the page through the DevTools protocol and prints the navigation timings
 (DOMContentLoaded, load, first contentful paint) with the CPU seconds Chromium's processes used
-meanwhile (on a busy machine wall time is mostly waiting), then scrolls down one screen per
-frame (``--frames``), jumps to the end, and prints the frame intervals, then times a re-sort
-and a filter.
+meanwhile (on a busy machine wall time is mostly waiting), then scrolls ``--step`` pixels a
+frame for ``--frames`` frames, jumps to the end, and prints the frame intervals, then times a
+re-sort and a filter, each with Chromium's CPU seconds.
 """
 
 from __future__ import annotations
@@ -41,14 +41,15 @@ new Promise(resolve => {
     intervals.push(now - last);
     last = now;
     if (intervals.length > FRAMES) {
+      const scrolled = window.scrollY;
       const start = performance.now();
       window.scrollTo(0, document.body.scrollHeight);
       requestAnimationFrame(() => requestAnimationFrame(() => resolve({
-        frames: intervals.length - 1, screens_scrolled: FRAMES, intervals,
+        frames: intervals.length - 1, scrolled_px: scrolled, intervals,
         jump_to_end_ms: performance.now() - start, height_px: document.body.scrollHeight})));
       return;
     }
-    window.scrollBy(0, window.innerHeight);
+    window.scrollBy(0, STEP);
     requestAnimationFrame(step);
   };
   requestAnimationFrame(step);
@@ -149,7 +150,7 @@ def cpu_seconds(root_pid: int) -> float:
     return sum(seconds for pid, seconds in times.items() if descends(pid))
 
 
-def measure(report: Path, width: int, height: int, frames: int) -> dict[str, object]:
+def measure(report: Path, width: int, height: int, frames: int, step: int) -> dict[str, object]:
     browser = DevTools(width, height)
     try:
         browser.call("Page.enable", session=True)
@@ -170,8 +171,12 @@ def measure(report: Path, width: int, height: int, frames: int) -> dict[str, obj
         loaded = {"report": str(report), "wall_to_load_event_s": round(wall_to_load, 3),
                   "chromium_cpu_s_to_load_event": round(cpu_to_load, 3), **timing}
         print(json.dumps(loaded), flush=True)  # kept even if the scrolling below is interrupted
-        scroll = browser.evaluate(SCROLL_SCRIPT.replace("FRAMES", str(frames)))
+        cpu_before = cpu_seconds(browser.process.pid)
+        scroll = browser.evaluate(SCROLL_SCRIPT.replace("FRAMES", str(frames)).replace("STEP", str(step)))
+        cpu_scroll = cpu_seconds(browser.process.pid) - cpu_before
+        cpu_before = cpu_seconds(browser.process.pid)
         controls = browser.evaluate(CONTROL_SCRIPT)
+        cpu_controls = cpu_seconds(browser.process.pid) - cpu_before
     finally:
         browser.close()
     assert isinstance(scroll, dict)
@@ -183,8 +188,9 @@ def measure(report: Path, width: int, height: int, frames: int) -> dict[str, obj
             "frame_ms_p95": round(percentile(intervals, 0.95), 1),
             "frame_ms_max": round(max(intervals), 1),
             "frames_over_50ms": sum(interval > 50 for interval in intervals),
+            "chromium_cpu_s": round(cpu_scroll, 3),
         },
-        "controls": controls,
+        "controls": {**controls, "chromium_cpu_s": round(cpu_controls, 3)},
     }
 
 
@@ -203,14 +209,15 @@ def main() -> None:
     run = commands.add_parser("measure", help="open REPORT in headless Chromium and print its timings as JSON")
     run.add_argument("report", type=Path)
     run.add_argument("--window", type=int, nargs=2, default=(1280, 900), metavar=("WIDTH", "HEIGHT"))
-    run.add_argument("--frames", type=int, default=40, help="screens to scroll, one per frame, before jumping to the end")
+    run.add_argument("--frames", type=int, default=40, help="frames to scroll for, before jumping to the end")
+    run.add_argument("--step", type=int, default=300, help="pixels scrolled per frame (a brisk flick; 900 is a screen a frame)")
     arguments = parser.parse_args()
     if arguments.command == "make-library":
         make_library(arguments.folder, arguments.count, *arguments.size)
     elif arguments.command == "make-report":
         make_report(arguments.target, arguments.count, arguments.distinct, arguments.seed)
     else:
-        print(json.dumps(measure(arguments.report, *arguments.window, arguments.frames), indent=2))
+        print(json.dumps(measure(arguments.report, *arguments.window, arguments.frames, arguments.step), indent=2))
 
 
 if __name__ == "__main__":

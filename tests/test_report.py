@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import aescull.decode
 import aescull.scoring
 from aescull.cli import app
-from aescull.report import Tile, histogram_svg, ordered
+from aescull.report import PAGE_SIZE, Tile, histogram_svg, ordered, render
 from aescull.scoring import score_paths
 from tests.conftest import photo_pixels, save_photo
 from tests.test_cli import subprocess_env
@@ -302,3 +302,19 @@ def test_order_keeps_a_group_at_its_best_shot_and_failures_last() -> None:
 
     tiles = [tile("a", 0.6), tile("b1", 0.2, "g"), tile("b2", 0.7, "g"), tile("c", None), tile("d", 0.65), tile("lone", 0.9, "solo")]
     assert [t.path for t in ordered(tiles)] == ["lone", "b2", "b1", "d", "a", "c"]
+
+
+def paged_report(count: int) -> str:
+    """A report of ``count`` scored tiles, best first, without thumbnails (no photos needed)."""
+    tiles = ordered(Tile(f"shoot/IMG_{index:05d}.jpg", 1.0 - index / count, None, None, (), None, ()) for index in range(count))
+    return render(tiles, lambda tile: None, 0.5, "big shoot", "test")
+
+
+def test_a_big_report_holds_every_tile_but_shows_only_the_first_page() -> None:
+    page = Page(paged_report(PAGE_SIZE * 2 + 50))
+    assert len(page.tiles) == PAGE_SIZE * 2 + 50
+    shown = [tile for tile in page.tiles if "hidden" not in tile]
+    assert [tile["data-name"] for tile in shown] == [tile["data-name"] for tile in page.tiles[:PAGE_SIZE]]
+    small = paged_report(PAGE_SIZE)
+    assert all("hidden" not in tile for tile in Page(small).tiles)
+    assert '<nav class="pager" id="pager-top" aria-label="pages" hidden>' in small

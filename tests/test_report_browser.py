@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from aescull.cli import app
 from tests.chromium import SKIP_REASON, dump_dom, find_chromium, screenshot
 from tests.conftest import save_photo
-from tests.test_report import HOSTILE_NAMES, Page
+from aescull.report import PAGE_SIZE
+from tests.test_report import HOSTILE_NAMES, Page, paged_report
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason=SKIP_REASON)
 PHOTOS = 7
@@ -72,3 +73,18 @@ def test_screenshot_shows_the_photos(reports: dict[str, Path], place: str, tmp_p
         # Text and the histogram alone give a few hundred colours; noisy photo thumbnails give thousands.
         colours = rgb.getcolors(maxcolors=1 << 20)
         assert colours is not None and len(colours) > 5000
+
+
+def test_a_page_in_the_address_shows_that_page_of_the_current_order(tmp_path: Path) -> None:
+    count = PAGE_SIZE * 2 + 50
+    report = tmp_path / "big.html"
+    report.write_text(paged_report(count), encoding="utf-8")
+    page = Page(dump_dom(report.as_uri() + "#sort=worst&page=2"))
+    visible = [str(tile["data-name"]) for tile in page.tiles if "hidden" not in tile]
+    worst_first = [f"shoot/img_{index:05d}.jpg" for index in reversed(range(count))]
+    assert visible == worst_first[PAGE_SIZE : 2 * PAGE_SIZE]
+    assert f"{PAGE_SIZE + 1}–{2 * PAGE_SIZE} of {count} · page 2 of 3" in "".join(page.texts)
+    matching = sum(1 - index / count >= 0.3 for index in range(count))
+    assert PAGE_SIZE < matching < 2 * PAGE_SIZE
+    last = Page(dump_dom(report.as_uri() + "#min=0.3&page=9"))  # past the end: the last page
+    assert len([tile for tile in last.tiles if "hidden" not in tile]) == matching - PAGE_SIZE
