@@ -1,10 +1,11 @@
 """Train the SPP scorer on clive-dev (LIVE In the Wild) mean opinion scores, on a CPU.
 
     python -m aescull.train --plan cv:spp           # 5-fold cross-validation, one line per fold
-    python -m aescull.train --plan fold0:spp,fold0:gap   # the pyramid against global pooling
+    python -m aescull.train --plan fold0:spp,fold0:plain   # the pyramid against global pooling
     python -m aescull.train --plan final,stamp --out weights/aescull-spp.pt   # all 878 photos
 
-The whole network is fine-tuned from ImageNet EfficientNet-Lite0 (BatchNorm statistics kept):
+The network is fine-tuned from ImageNet EfficientNet-Lite0 past its stem and first 3 blocks
+(BatchNorm statistics kept):
 random 384×384 crops and mirrors of the 500×500 photos, L1 loss on MOS/100, plus a margin
 ranking loss that puts a synthetically damaged copy below its original. Evaluation scores the
 whole photo, as ``aescull score`` does. Needs the ``[train]`` extra (the ImageNet trunk).
@@ -48,7 +49,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     ranking_weight: float = 0.3
     ranking_margin: float = 0.05
-    frozen_blocks: int = 0
+    frozen_blocks: int = 3  # the stem and blocks 0-2 (stride <= 4): half the step time
     seed: int = 0
 
 
