@@ -34,8 +34,9 @@ class ModelConfig:
     backbone: str = "efficientnet-lite0"
     pyramid_bins: tuple[int, ...] = (1, 2, 4)
     pooling: str = "avgmax"  # "avg", "max" or "avgmax" (both, concatenated)
-    reduce_channels: int = 128
-    hidden: int = 256
+    reduce_channels: int = 128  # 0: pool the trunk's 1,280 channels as they are
+    hidden: int = 256  # 0: a linear head
+    layer_norm: bool = True  # on the pooled vector: its maxima and means on one scale
     dropout: float = 0.2
     max_side: int = 512  # default working size: longest side the photo is scaled down to
 
@@ -145,26 +146,26 @@ class SPPNet(nn.Module):
             raise ValueError(f"unknown pooling {config.pooling!r}")
         self.config = config
         self.trunk = EfficientNetLite0Trunk()
-        self.reduce = nn.Sequential(
-            nn.Conv2d(self.trunk.out_channels, config.reduce_channels, 1, bias=False),
-            nn.BatchNorm2d(config.reduce_channels, eps=BN_EPS),
-            nn.ReLU(inplace=True),
-        )
-        self.head = nn.Sequential(
-            nn.LayerNorm(self.pooled_length(config)),  # pooled maxima and means on one scale
-            nn.Dropout(config.dropout),
-            nn.Linear(self.pooled_length(config), config.hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden, 1),
-        )
+        self.reduce: nn.Module = nn.Identity()
+        if config.reduce_channels:
+            self.reduce = nn.Sequential(
+                nn.Conv2d(self.trunk.out_channels, config.reduce_channels, 1, bias=False),
+                nn.BatchNorm2d(config.reduce_channels, eps=BN_EPS),
+                nn.ReLU(inplace=True),
+            )
+        pooled = self.pooled_length(config)
+        layers: list[nn.Module] = [nn.LayerNorm(pooled)] if config.layer_norm else []
+        if config.hidden:
+            layers += [nn.Dropout(config.dropout), nn.Linear(pooled, config.hidden), nn.ReLU(inplace=True)]
+        layers += [nn.Dropout(config.dropout), nn.Linear(config.hidden or pooled, 1)]
+        self.head = nn.Sequential(*layers)
         nn.init.constant_(self.head[-1].bias, 0.5)  # the middle of the score range
 
     @staticmethod
     def pooled_length(config: ModelConfig) -> int:
         cells = sum(size * size for size in config.pyramid_bins)
         kinds = 2 if config.pooling == "avgmax" else 1
-        return config.reduce_channels * cells * kinds
+        return (config.reduce_channels or EfficientNetLite0Trunk.out_channels) * cells * kinds
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The fixed-length pyramid vector of each photo (also used to compare photos)."""

@@ -1,13 +1,14 @@
 """Train the SPP scorer on clive-dev (LIVE In the Wild) mean opinion scores, on a CPU.
 
-    python -m aescull.train --data ../shared/data/clive-dev --photos ../shared/data/photos \
-        --folds 5 --run cv            # cross-validation: prints SRCC/PLCC/accuracy per fold
-    python -m aescull.train --run final --out weights/aescull-spp.pt   # all 878 photos
+    python -m aescull.train --plan cv:spp           # 5-fold cross-validation, one line per fold
+    python -m aescull.train --plan fold0:spp,fold0:plain   # the pyramid against global pooling
+    python -m aescull.train --plan final,stamp --out weights/aescull-spp.pt   # all 878 photos
 
-Why it fits in two hours on two cores: the stem and the first ``frozen_blocks`` MBConv blocks
-stay at their ImageNet weights, so their activations are computed once (photo, mirrored
-photo, degraded copies) and cached; only the stride-32 stages, the SPP head and the MLP
-are fine-tuned. Needs the ``[train]`` extra (the ImageNet trunk and scipy).
+The network is fine-tuned from ImageNet EfficientNet-Lite0 past its stem and first 3 blocks
+(BatchNorm statistics kept):
+random 384×384 crops and mirrors of the 500×500 photos, L1 loss on MOS/100, plus a margin
+ranking loss that puts a synthetically damaged copy below its original. Evaluation scores the
+whole photo, as ``aescull score`` does. Needs the ``[train]`` extra (the ImageNet trunk).
 """
 
 from __future__ import annotations
@@ -39,16 +40,16 @@ DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "phot
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 16
-    pairs_per_step: int = 4
+    crop: int = 384
+    pairs_per_step: int = 2
     trunk_lr: float = 1e-4
     head_lr: float = 3e-4
     weight_decay: float = 1e-4
     ranking_weight: float = 0.3
     ranking_margin: float = 0.05
-    degraded_per_photo: int = 2
-    frozen_blocks: int = 12
+    frozen_blocks: int = 3  # the stem and blocks 0-2 (stride <= 4): half the step time
     seed: int = 0
 
 
@@ -74,131 +75,119 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
 
 
-@torch.inference_mode()
-def frozen_activations(model: SPPNet, images: list[Image.Image], frozen_blocks: int) -> list[torch.Tensor]:
-    """The cached input of the trainable part, stored as fp16 to halve memory."""
-    return [model.trunk.forward_until(normalize(to_tensor(im)[None]), frozen_blocks)[0].half() for im in images]
-
-
 @dataclass
-class Cache:
-    """Frozen activations: each labelled photo, its mirror, and (original, degraded) pairs."""
+class Dataset:
+    """Labelled photos at the working size, and smaller copies of every photo for ranking pairs."""
 
     names: list[str]
     mos: np.ndarray
-    plain: list[torch.Tensor]
-    mirrored: list[torch.Tensor]
-    pair_original: list[torch.Tensor]
-    pair_degraded: list[torch.Tensor]
-    pair_source: list[int]  # index into names, or -1 for an unlabelled photo
-    pair_kind: list[str]
+    photos: list[torch.Tensor]  # uint8 3×H×W, as scored
+    pair_sources: list[Image.Image]  # longest side = crop size; labelled first, then unlabelled
 
 
-def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: int, log) -> Cache:
-    model = SPPNet(ModelConfig())
-    model.trunk.load_state_dict(imagenet_trunk_state())
-    model.eval()
-    rng = np.random.default_rng(config.seed)
+def load_dataset(data: Path, photos: Path | None, max_side: int, crop: int, log) -> Dataset:
     with open(data / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     names = [row["filename"] for row in rows]
-    cache = Cache(names, np.array([float(row["mos"]) for row in rows]), [], [], [], [], [], [])
-    started = time.time()
-    sources = [(i, data / "images" / name) for i, name in enumerate(names)]
-    if photos is not None and photos.is_dir():
-        sources += [(-1, path) for path in sorted(photos.glob("*.jpg"))]
-    for count, (index, path) in enumerate(sources):
-        image = load_rgb(path, max_side)
-        variants = [image]
-        if index >= 0:
-            variants.append(ImageOps.mirror(image))
-        kinds = rng.choice(degrade.KINDS, size=config.degraded_per_photo if index >= 0 else len(degrade.KINDS), replace=False)
-        variants += [degrade.random_degradation(str(kind), rng)(image) for kind in kinds]
-        activations = frozen_activations(model, variants, config.frozen_blocks)
-        if index >= 0:
-            cache.plain.append(activations[0])
-            cache.mirrored.append(activations[1])
-        degraded = activations[2:] if index >= 0 else activations[1:]
-        for kind, act in zip(kinds, degraded):
-            cache.pair_original.append(activations[0])
-            cache.pair_degraded.append(act)
-            cache.pair_source.append(index)
-            cache.pair_kind.append(str(kind))
-        if count % 100 == 0:
-            log(f"cache {count}/{len(sources)} {time.time() - started:.0f}s")
-    return cache
+    images = [load_rgb(data / "images" / name, max_side) for name in names]
+    extra = [load_rgb(path, max_side) for path in sorted(photos.glob("*.jpg"))] if photos and photos.is_dir() else []
+    log(f"loaded {len(images)} labelled and {len(extra)} unlabelled photos")
+    return Dataset(
+        names,
+        np.array([float(row["mos"]) for row in rows]),
+        [torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1) for im in images],
+        [load_rgb_scaled(im, crop) for im in images + extra],
+    )
 
 
-def scores_of(model: SPPNet, activations: list[torch.Tensor], frozen_blocks: int) -> torch.Tensor:
-    """Raw scores for activations of possibly different shapes, batched by shape, in input order."""
+def load_rgb_scaled(image: Image.Image, side: int) -> Image.Image:
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
+
+
+def random_crop(photo: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
+    """A random ``size`` square (or the whole side when shorter), mirrored half the time."""
+    _, height, width = photo.shape
+    crop_h, crop_w = min(size, height), min(size, width)
+    top, left = rng.randint(0, height - crop_h), rng.randint(0, width - crop_w)
+    out = photo[:, top : top + crop_h, left : left + crop_w]
+    return out.flip(2) if rng.random() < 0.5 else out
+
+
+def raw_scores(model: SPPNet, images: list[torch.Tensor], frozen_blocks: int) -> torch.Tensor:
+    """Raw scores of images in [0, 1] of possibly different shapes, batched by shape, in input order."""
     by_shape: dict[tuple[int, ...], list[int]] = {}
-    for position, act in enumerate(activations):
-        by_shape.setdefault(tuple(act.shape), []).append(position)
+    for position, image in enumerate(images):
+        by_shape.setdefault(tuple(image.shape), []).append(position)
     pieces = []
     for positions in by_shape.values():
-        batch = torch.stack([activations[p].float() for p in positions])
-        pieces.append((positions, model.raw_score(model.features_from(batch, frozen_blocks))))
+        batch = normalize(torch.stack([images[p] for p in positions]))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and frozen_blocks == 0):
+            activations = model.trunk.forward_until(batch, frozen_blocks)
+        pieces.append((positions, model.raw_score(model.features_from(activations, frozen_blocks))))
     out = torch.cat([scores for _, scores in pieces])
     order = torch.tensor([p for positions, _ in pieces for p in positions])
     return out[torch.argsort(order)]
 
 
-def freeze_for_training(model: SPPNet, frozen_blocks: int) -> list[dict]:
-    """Frozen trunk start and frozen BatchNorm statistics; returns optimizer parameter groups."""
+def parameter_groups(model: SPPNet, config: TrainConfig) -> list[dict]:
+    """Trunk and head at their own learning rates; the stem and the first blocks may stay frozen."""
     trunk_params, head_params = [], []
     for name, parameter in model.named_parameters():
-        in_frozen = name.startswith("trunk._conv_stem") or name.startswith("trunk._bn0") or (
-            name.startswith("trunk._blocks.") and int(name.split(".")[2]) < frozen_blocks
+        in_frozen = config.frozen_blocks > 0 and (
+            name.startswith(("trunk._conv_stem", "trunk._bn0"))
+            or (name.startswith("trunk._blocks.") and int(name.split(".")[2]) < config.frozen_blocks)
         )
         parameter.requires_grad = not in_frozen
         if not in_frozen:
             (trunk_params if name.startswith("trunk.") else head_params).append(parameter)
-    return [{"params": trunk_params, "lr_scale": "trunk"}, {"params": head_params, "lr_scale": "head"}]
+    return [{"params": trunk_params, "base_lr": config.trunk_lr}, {"params": head_params, "base_lr": config.head_lr}]
 
 
 def set_train_mode(model: SPPNet) -> None:
+    """Dropout on, but the trunk's ImageNet BatchNorm statistics stay: batches of 16 are too small."""
     model.train()
     for module in model.trunk.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.eval()
 
 
-def train_model(
-    cache: Cache, train_idx: np.ndarray, model_config: ModelConfig, config: TrainConfig, log
-) -> SPPNet:
+def train_model(dataset: Dataset, train_idx: np.ndarray, model_config: ModelConfig, config: TrainConfig, log) -> SPPNet:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
+    damage_rng = np.random.default_rng(config.seed)
     model = SPPNet(model_config)
     model.trunk.load_state_dict(imagenet_trunk_state())
-    groups = freeze_for_training(model, config.frozen_blocks)
-    for group in groups:
-        group["lr"] = config.trunk_lr if group["lr_scale"] == "trunk" else config.head_lr
-        group["base_lr"] = group["lr"]
-    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    groups = parameter_groups(model, config)
+    optimizer = torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in groups], weight_decay=config.weight_decay)
     train_set = set(int(i) for i in train_idx)
-    pair_pool = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
-    targets = torch.tensor(cache.mos / 100.0, dtype=torch.float32)
+    labelled = len(dataset.names)
+    pair_pool = [i for i in range(len(dataset.pair_sources)) if i >= labelled or i in train_set]
+    targets = torch.tensor(dataset.mos / 100.0, dtype=torch.float32)
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = steps_per_epoch
-    step = 0
+    total_steps, warmup, step = steps_per_epoch * config.epochs, steps_per_epoch // 2, 0
     started = time.time()
     for epoch in range(config.epochs):
         set_train_mode(model)
-        order = list(int(i) for i in train_idx)
+        order = [int(i) for i in train_idx]
         rng.shuffle(order)
         epoch_loss = 0.0
         for start in range(0, len(order), config.batch_size):
             batch = order[start : start + config.batch_size]
-            acts = [cache.mirrored[i] if rng.random() < 0.5 else cache.plain[i] for i in batch]
+            images = [random_crop(dataset.photos[i], config.crop, rng).float().div(255.0) for i in batch]
             pairs = rng.sample(pair_pool, config.pairs_per_step) if config.ranking_weight > 0 else []
-            acts += [cache.pair_original[p] for p in pairs] + [cache.pair_degraded[p] for p in pairs]
-            scores = scores_of(model, acts, config.frozen_blocks)
+            for source in pairs:
+                original = dataset.pair_sources[source]
+                if rng.random() < 0.5:
+                    original = ImageOps.mirror(original)
+                kind = str(damage_rng.choice(degrade.KINDS))
+                images.append(to_tensor(original))
+                images.append(to_tensor(degrade.random_degradation(kind, damage_rng)(original)))
+            scores = raw_scores(model, images, config.frozen_blocks)
             loss = F.l1_loss(scores[: len(batch)], targets[batch])
             if pairs:
-                originals = scores[len(batch) : len(batch) + len(pairs)]
-                degraded = scores[len(batch) + len(pairs) :]
-                loss = loss + config.ranking_weight * F.relu(config.ranking_margin - (originals - degraded)).mean()
+                originals, damaged = scores[len(batch) :: 2], scores[len(batch) + 1 :: 2]
+                loss = loss + config.ranking_weight * F.relu(config.ranking_margin - (originals - damaged)).mean()
             lr_factor = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * lr_factor
@@ -213,18 +202,21 @@ def train_model(
 
 
 @torch.inference_mode()
-def evaluate_fold(
-    model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float, frozen_blocks: int
-) -> tuple[dict, np.ndarray]:
-    predicted = np.concatenate(
-        [scores_of(model, [cache.plain[i] for i in val_idx[s : s + 32]], frozen_blocks).numpy() for s in range(0, len(val_idx), 32)]
-    )
-    metrics = agreement(predicted, cache.mos[val_idx], threshold_mos)
-    val_set = set(int(i) for i in val_idx)
-    pairs = [p for p, source in enumerate(cache.pair_source) if source in val_set]
-    originals = scores_of(model, [cache.pair_original[p] for p in pairs], frozen_blocks)
-    degraded = scores_of(model, [cache.pair_degraded[p] for p in pairs], frozen_blocks)
-    metrics["pair_accuracy"] = float((originals > degraded).float().mean())
+def evaluate_fold(model: SPPNet, dataset: Dataset, val_idx: np.ndarray, threshold_mos: float, seed: int) -> tuple[dict, np.ndarray]:
+    """Whole-photo scores, as the CLI computes them; also with a mirrored copy averaged in (flip TTA)."""
+    photos = [dataset.photos[i].float().div(255.0) for i in val_idx]
+    predicted = torch.cat([raw_scores(model, photos[s : s + 16], 0) for s in range(0, len(photos), 16)]).clamp(0, 1).numpy()
+    mirrored = torch.cat([raw_scores(model, [p.flip(2) for p in photos[s : s + 16]], 0) for s in range(0, len(photos), 16)]).clamp(0, 1).numpy()
+    metrics = agreement(predicted, dataset.mos[val_idx], threshold_mos)
+    metrics.update({f"{key}_tta": value for key, value in agreement((predicted + mirrored) / 2, dataset.mos[val_idx], threshold_mos).items()})
+    rng = np.random.default_rng(seed)
+    wins = []
+    for position, index in enumerate(val_idx):
+        original = Image.fromarray(dataset.photos[index].permute(1, 2, 0).numpy())
+        kinds = rng.choice(degrade.KINDS, size=2, replace=False)
+        damaged = [to_tensor(degrade.random_degradation(str(kind), rng)(original)) for kind in kinds]
+        wins += [bool(predicted[position] > s) for s in raw_scores(model, damaged, 0).clamp(0, 1).tolist()]
+    metrics["pair_accuracy"] = float(np.mean(wins))
     return metrics, predicted
 
 
@@ -241,10 +233,11 @@ def cv_summary(results: Path) -> dict[str, dict[str, float]]:
     for variant, records in by_variant.items():
         latest = {r["fold"]: r for r in records}  # a re-run fold replaces the earlier one
         entry: dict[str, float] = {"folds": len(latest)}
-        for metric in ("srcc", "plcc", "accuracy", "pair_accuracy", "seconds"):
-            values = [r[metric] for r in latest.values()]
-            entry[metric] = round(float(np.mean(values)), 4)
-            entry[f"{metric}_std"] = round(float(np.std(values)), 4)
+        for metric in ("srcc", "plcc", "accuracy", "srcc_tta", "accuracy_tta", "pair_accuracy", "seconds"):
+            values = [r[metric] for r in latest.values() if metric in r]
+            if values:
+                entry[metric] = round(float(np.mean(values)), 4)
+                entry[f"{metric}_std"] = round(float(np.std(values)), 4)
         summary[variant] = entry
     return summary
 
@@ -277,49 +270,41 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="unlabelled photos for ranking pairs")
-    parser.add_argument("--cache", type=Path, help="frozen activations, reused if present (default runs/cache-fN.pt)")
-    parser.add_argument("--plan", default="cv:spp", help="comma list of steps: cv:spp, cv:gap, fold0:spp, final")
+    parser.add_argument("--plan", default="cv:spp", help="comma list of steps: cv:spp, fold0:gap, final, stamp, summary")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--ranking-weight", type=float, default=TrainConfig.ranking_weight)
+    parser.add_argument("--frozen-blocks", type=int, default=TrainConfig.frozen_blocks, help="MBConv blocks kept at ImageNet weights")
     parser.add_argument("--out", type=Path, default=Path("weights/aescull-spp.pt"))
     parser.add_argument("--results", type=Path, default=Path("runs/results.jsonl"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--frozen-blocks", type=int, default=TrainConfig.frozen_blocks, help="MBConv blocks kept at ImageNet weights")
     parser.add_argument("--tag", default="", help="suffix for result variants and fold checkpoints")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
     config = TrainConfig(epochs=args.epochs, ranking_weight=args.ranking_weight, frozen_blocks=args.frozen_blocks)
-    cache_path = args.cache or Path(f"runs/cache-f{config.frozen_blocks}.pt")
     spp = ModelConfig()
-    variants = {"spp": spp, "gap": replace(spp, pyramid_bins=(1,), pooling="avg"), "sppavg": replace(spp, pooling="avg")}
+    variants = {
+        "spp": spp,
+        "gap": replace(spp, pyramid_bins=(1,), pooling="avg"),  # the same head on one global average
+        # The plain fine-tune of the issue's reference: the trunk's global average, a linear head.
+        "plain": replace(spp, pyramid_bins=(1,), pooling="avg", reduce_channels=0, hidden=0, layer_norm=False),
+    }
 
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
     steps = [step.partition(":")[::2] for step in args.plan.split(",")]
-    for what, _ in steps:
+    needs_data = any(what not in ("summary", "stamp") for what, _ in steps)
+    dataset = load_dataset(args.data, args.photos, spp.max_side, config.crop, log) if needs_data else None
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    for what, variant in steps:
         if what == "summary":
             print(json.dumps(cv_summary(args.results), indent=1))
         elif what == "stamp":
             stamp_checkpoint(args.out, args.results, args.data)
-    steps = [(what, variant) for what, variant in steps if what not in ("summary", "stamp")]
-    if not steps:
-        return
-    if cache_path.is_file():
-        cache = Cache(**torch.load(cache_path, weights_only=False))
-        log(f"loaded cache {cache_path}")
-    else:
-        cache = build_cache(args.data, args.photos, config, spp.max_side, log)
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(cache.__dict__, cache_path)
-    folds = fold_indices(len(cache.names), args.folds, config.seed)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    for what, variant in steps:
-        if what == "final":
+        elif what == "final":
             started = time.time()
-            model = train_model(cache, np.arange(len(cache.names)), spp, config, log)
+            model = train_model(dataset, np.arange(len(dataset.names)), spp, config, log)
             meta = {
                 "name": "aescull-spp",
                 "version": date.today().isoformat(),
@@ -327,27 +312,27 @@ def main(argv: list[str] | None = None) -> None:
                 "train": config.__dict__,
                 "train_seconds": round(time.time() - started),
                 "date": date.today().isoformat(),
-                "good_threshold": float(np.median(cache.mos)) / 100.0,
+                "good_threshold": float(np.median(dataset.mos)) / 100.0,
                 "cv": cv_summary(args.results),
             }
             digest = save_checkpoint(model, args.out, meta)
             log(f"saved {args.out} sha256 {digest}")
-            continue
-        selected = range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]
-        for f in selected:
-            val_idx = folds[f]
-            train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
-            threshold = float(np.median(cache.mos[train_idx]))
-            started = time.time()
-            model = train_model(cache, train_idx, variants[variant], config, log)
-            metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks)
-            save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", {"fold": f, "folds": args.folds, "seed": config.seed})
-            record = {"variant": variant + args.tag, "frozen_blocks": config.frozen_blocks, "fold": f, "epochs": config.epochs, "ranking_weight": config.ranking_weight,
-                      "seconds": round(time.time() - started), **metrics,
-                      "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
-            with open(args.results, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            log(f"{variant}{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        else:
+            folds = fold_indices(len(dataset.names), args.folds, config.seed)
+            for f in range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]:
+                val_idx = folds[f]
+                train_idx = np.setdiff1d(np.arange(len(dataset.names)), val_idx)
+                threshold = float(np.median(dataset.mos[train_idx]))
+                started = time.time()
+                model = train_model(dataset, train_idx, variants[variant], config, log)
+                seconds = round(time.time() - started)
+                metrics, predicted = evaluate_fold(model, dataset, val_idx, threshold, config.seed)
+                save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", {"fold": f, "folds": args.folds, "seed": config.seed})
+                record = {"variant": variant + args.tag, **config.__dict__, "fold": f, "seconds": seconds, **metrics,
+                          "predictions": {dataset.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
+                with open(args.results, "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                log(f"{variant}{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
 if __name__ == "__main__":
