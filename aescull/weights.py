@@ -17,7 +17,7 @@ from aescull.model import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "5b68ed4a00a2dc60badabbd16b721f9f45f3b39f937adac54ab3a5e02f1ce40b"
+WEIGHTS_SHA256 = "f1a3c6057e993542b6c7dea311d2566fb0c97c563ab475ddae85dbc980bc3e40"
 
 
 class WeightsError(RuntimeError):
