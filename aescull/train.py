@@ -327,7 +327,9 @@ def main(argv: list[str] | None = None) -> None:
                 model = train_model(dataset, train_idx, variants[variant], config, log)
                 seconds = round(time.time() - started)
                 metrics, predicted = evaluate_fold(model, dataset, val_idx, threshold, config.seed)
-                save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", {"fold": f, "folds": args.folds, "seed": config.seed})
+                # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
+                fold_meta = {"fold": f, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0}
+                save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", fold_meta)
                 record = {"variant": variant + args.tag, **config.__dict__, "fold": f, "seconds": seconds, **metrics,
                           "predictions": {dataset.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
                 with open(args.results, "a") as handle:
