@@ -5,7 +5,7 @@ Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.we
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

@@ -96,11 +96,12 @@ def load_dataset(data: Path, photos: Path | None, max_side: int, crop: int, log)
         names,
         np.array([float(row["mos"]) for row in rows]),
         [torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1) for im in images],
-        [load_rgb_scaled(im, crop) for im in images + extra],
+        [scaled_to_longest_side(im, crop) for im in images + extra],
     )
 
 
-def load_rgb_scaled(image: Image.Image, side: int) -> Image.Image:
+def scaled_to_longest_side(image: Image.Image, side: int) -> Image.Image:
+    """Ranking pairs are whole photos at the crop size, so they cost what a training crop costs."""
     scale = side / max(image.size)
     return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
 
