@@ -32,7 +32,8 @@ class Scorer:
 
     ``threads`` sets torch's intra-op threads explicitly: engines pin OMP_NUM_THREADS to the
     CPUs they reserved for the worker (Ray sets it to the actor's ``num_cpus``), which is not
-    always what the worker should use. ``max_side`` defaults to the model's working size.
+    always what the worker should use. ``max_side`` defaults to the model's working size;
+    ``full_decode`` as in :func:`aescull.score_paths`.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class Scorer:
         max_side: int | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int | None = None,
+        full_decode: bool = False,
     ) -> None:
         if threads is not None:
             torch.set_num_threads(threads)
@@ -50,6 +52,7 @@ class Scorer:
         self.network = inference_network(self.loaded.model)  # batch norms folded, as the local engine runs it
         self.max_side = self.loaded.config.max_side if max_side is None else max_side
         self.batch_size = max(1, batch_size)
+        self.draft = not full_decode
 
     def __call__(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Rows in input order. A row that arrives with ``error`` set (its reader failed) keeps it."""
@@ -68,7 +71,7 @@ class Scorer:
                 row["error"] = arriving_errors[index]
                 continue
             try:
-                photo = decode_bytes(data if data is not None else b"", path, self.max_side)
+                photo = decode_bytes(data if data is not None else b"", path, self.max_side, self.draft)
             except DecodeError as error:
                 row["error"] = str(error)
                 continue

@@ -102,12 +102,16 @@ def _stored_path(path: str) -> str | bytes:
     return path
 
 
-class ScoreCache:
-    """SQLite store of scores for one model and one working size."""
+FULL_DECODE_SUFFIX = "+full-decode"
 
-    def __init__(self, path: Path, model_sha256: str, max_side: int) -> None:
+
+class ScoreCache:
+    """SQLite store of scores for one model, one working size and one way of decoding."""
+
+    def __init__(self, path: Path, model_sha256: str, max_side: int, full_decode: bool = False) -> None:
         self.path = Path(path)
-        self.model = model_sha256
+        # a full decode gives (slightly) different pixels, so its scores are kept apart
+        self.model = model_sha256 + FULL_DECODE_SUFFIX if full_decode else model_sha256
         self.max_side = max_side
         self._db: sqlite3.Connection | None = None
         try:

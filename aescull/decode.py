@@ -390,7 +390,7 @@ def _check_readable(path: Path) -> None:
         raise DecodeError(EMPTY_FILE)
 
 
-def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False) -> DecodedPhoto:
+def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True) -> DecodedPhoto:
     """Decode one file for the model; raises :class:`DecodeError` with a one-line reason.
 
     With ``thumbnail_side`` > 0 a thumbnail is cut from the same upright pixels (before the
@@ -401,10 +401,13 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = Fa
     model's pixels were decoded at full size anyway (PNG, TIFF, small JPEGs) the same image is
     measured; a JPEG the draft mode scaled down is decoded a second time at full size for the
     checks only, so the model's pixels, and so the score, are the same with or without checks.
+
+    ``draft=False`` decodes every JPEG at full size before the resize: slower on large JPEGs,
+    but the pixels, and so the score, are those of a full-resolution decode (see DRAFT_OVERSAMPLE).
     """
     with _reported_as_decode_error(path):
         _check_readable(path)
-        return _decode_source(path, path, max_side, thumbnail_side, checks)
+        return _decode_source(path, path, max_side, thumbnail_side, checks, draft)
 
 
 def read_photo_bytes(path: Path) -> bytes:
@@ -415,17 +418,19 @@ def read_photo_bytes(path: Path) -> bytes:
         return path.read_bytes()
 
 
-def decode_bytes(data: bytes, name: str | Path, max_side: int) -> DecodedPhoto:
+def decode_bytes(data: bytes, name: str | Path, max_side: int, draft: bool = True) -> DecodedPhoto:
     """Decode a file's contents exactly as :func:`decode` decodes the file, for engines that move
     bytes rather than paths between machines; ``name`` is the file's path (its extension matters)."""
     data = bytes(data)
     with _reported_as_decode_error(data):
         if not data:
             raise DecodeError(EMPTY_FILE)
-        return _decode_source(data, Path(name), max_side)
+        return _decode_source(data, Path(name), max_side, draft=draft)
 
 
-def _decode_source(source: Source, name: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False) -> DecodedPhoto:
+def _decode_source(
+    source: Source, name: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True
+) -> DecodedPhoto:
     image, exif = _open(source, name)
     with image:
         stored_width, stored_height = image.size
@@ -434,7 +439,7 @@ def _decode_source(source: Source, name: Path, max_side: int, thumbnail_side: in
         swapped = exif.orientation in (5, 6, 7, 8)
         width, height = (stored_height, stored_width) if swapped else (stored_width, stored_height)
         target = working_size(width, height, max_side)
-        if image.format == "JPEG":
+        if draft and image.format == "JPEG":
             stored_target = (target[1], target[0]) if swapped else target
             image.draft("RGB", (stored_target[0] * DRAFT_OVERSAMPLE, stored_target[1] * DRAFT_OVERSAMPLE))
         rgb = _to_rgb(image)

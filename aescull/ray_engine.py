@@ -83,6 +83,7 @@ def score_paths_ray(
     cache_file: str | os.PathLike[str] | None = None,
     address: str | None = None,
     actors: int | None = None,
+    full_decode: bool = False,
 ) -> Iterator[ScoreRecord]:
     """:func:`aescull.score_paths` on Ray: the same records in the same order.
 
@@ -90,12 +91,12 @@ def score_paths_ray(
     (``ray start`` prints it), else starts a private local Ray on 127.0.0.1 for this run.
     """
     side = model.config.max_side if max_side is None else max_side
-    cache = ScoreCache(Path(cache_file), model.sha256, side) if cache_file is not None else None
+    cache = ScoreCache(Path(cache_file), model.sha256, side, full_decode) if cache_file is not None else None
     try:
         rows = _Rows(list(discover(paths, recursive)), cache)
         yield from rows.ready()
         if rows.to_score:
-            for batch in _cluster_batches(rows.to_score, model, side, batch_size, address, actors):
+            for batch in _cluster_batches(rows.to_score, model, side, batch_size, address, actors, full_decode):
                 rows.scored(batch)
                 yield from rows.ready()
         yield from rows.rest()
@@ -181,7 +182,8 @@ class _Rows:
 
 
 def _cluster_batches(
-    jobs: list[tuple[int, str]], model: LoadedModel, max_side: int, batch_size: int, address: str | None, actors: int | None
+    jobs: list[tuple[int, str]], model: LoadedModel, max_side: int, batch_size: int, address: str | None, actors: int | None,
+    full_decode: bool,
 ) -> Iterator[list[dict[str, Any]]]:
     ray = connect(address)
     connected_here = ray is not None
@@ -200,7 +202,9 @@ def _cluster_batches(
         scored = contents.map_batches(
             Scorer,
             fn_constructor_args=(model,),
-            fn_constructor_kwargs={"max_side": max_side, "batch_size": batch_size, "threads": max(1, math.floor(plan.actor_cpus))},
+            fn_constructor_kwargs={
+                "max_side": max_side, "batch_size": batch_size, "threads": max(1, math.floor(plan.actor_cpus)), "full_decode": full_decode,
+            },
             batch_size=FILES_PER_BLOCK,
             compute=ray.data.ActorPoolStrategy(min_size=1, max_size=plan.actors),
             num_cpus=plan.actor_cpus,

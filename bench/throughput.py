@@ -160,7 +160,7 @@ def _discover_seconds(folder: Path) -> float:
 
 
 def run_ours(folder: Path, out: Path, options: dict) -> dict:
-    """The CLI's default settings unless ``options`` says otherwise (batch_size, workers, threads)."""
+    """The CLI's default settings unless ``options`` says otherwise (batch_size, workers, threads, full_decode)."""
     import threading
 
     import torch
@@ -203,7 +203,7 @@ def run_ours(folder: Path, out: Path, options: dict) -> dict:
 
     scoring.decode = timed_decode  # type: ignore[assignment]
     scoring.inference_network = timed_network  # type: ignore[assignment]
-    kwargs = {key: options[key] for key in ("batch_size", "workers") if key in options}
+    kwargs = {key: options[key] for key in ("batch_size", "workers", "full_decode") if key in options}
     scores: dict[str, float | None] = {}
     cpu, wall = _cpu(), time.perf_counter()
     with open(out, "w", newline="") as stream:
@@ -301,7 +301,8 @@ def run_floor(folder: Path, sizes: list[int]) -> dict:
         times, cpu_times = [], []
         with torch.inference_mode():
             network(batch)
-            for _ in range(3):
+            network(batch)
+            for _ in range(9):
                 started, cpu = time.perf_counter(), _cpu()
                 network(batch)
                 times.append(1000 * (time.perf_counter() - started) / len(batch))
@@ -394,8 +395,12 @@ def compare(title: str, folder: Path, rounds: int, work: Path, sizes: list[int])
           f"{statistics.median(run['setup_cpu_s'] for run in ours):.2f} s CPU")
     print(f"ours/baseline speed per round* (wall): {', '.join(f'{r:.2f}x' for r in wall_ratios)}; median {statistics.median(wall_ratios):.2f}x")
     print(f"ours/baseline work per round* (CPU):  {', '.join(f'{r:.2f}x' for r in cpu_ratios)}; median {statistics.median(cpu_ratios):.2f}x")
-    deltas = [abs(o - b) for name, b in base[0]["scores"].items() if (o := ours[0]["scores"].get(name)) is not None and b is not None]
-    print(f"scores, ours vs baseline at the same working size: max |diff| {max(deltas):.5f}, median {statistics.median(deltas):.5f}")
+    print(f"scores, ours vs baseline at the same working size: {_score_gap(ours[0], base[0])}")
+    full = in_child(run_ours, folder, work / "ours-full.csv", {"full_decode": True})
+    print(_row("--full-decode", full), flush=True)
+    print(f"scores, ours --full-decode vs baseline: {_score_gap(full, base[0])}; its speed: "
+          f"{_steady(base[-1])[0] / _steady(full)[0]:.2f}x the baseline by wall, {_steady(base[-1])[1] / _steady(full)[1]:.2f}x by CPU "
+          f"(against the last baseline round)")
     floor = in_child(run_floor, folder, sizes)
     side, model = floor["side"], floor["model"][str(floor["side"])]
     print(f"per image, alone in one process (wall / CPU ms): draft decode floor {floor['draft_ms']:.1f} / {floor['draft_cpu_ms']:.1f}, "
@@ -404,6 +409,11 @@ def compare(title: str, folder: Path, rounds: int, work: Path, sizes: list[int])
           f"{model['cpu_ms'] / floor['draft_cpu_ms']:.2f}x by CPU")
     print("model per image by working size (wall / CPU ms): "
           + ", ".join(f"{size} px {m['ms']:.1f} / {m['cpu_ms']:.1f} ({m['shape'][2]}x{m['shape'][1]})" for size, m in floor["model"].items()))
+
+
+def _score_gap(ours: dict, base: dict) -> str:
+    deltas = [abs(o - b) for name, b in base["scores"].items() if (o := ours["scores"].get(name)) is not None and b is not None]
+    return f"max |diff| {max(deltas):.6f}, median {statistics.median(deltas):.6f}"
 
 
 def sweep(folder: Path, work: Path) -> None:

@@ -82,6 +82,15 @@ def test_scorer_rows_match_the_local_engine(tmp_path: Path, plumbing_model: Load
     assert sum(error is None for error in out["error"]) == 7
 
 
+def test_scorer_full_decode_matches_the_local_engines(tmp_path: Path, plumbing_model: LoadedModel) -> None:
+    """A Ray actor scores with the same decode as `aescull score --full-decode`, not the draft one."""
+    path = save_photo(tmp_path / "big.jpg", 700, 500, seed=3, quality=85)
+    drafted, full = (next(score_paths([path], model=plumbing_model, full_decode=mode)).score for mode in (False, True))
+    assert drafted is not None and full is not None and abs(drafted - full) > 1e-6
+    assert abs(Scorer(plumbing_model, full_decode=True)(batch_of([path]))["score"][0] - full) <= 1e-5
+    assert abs(Scorer(plumbing_model)(batch_of([path]))["score"][0] - drafted) <= 1e-5
+
+
 def test_scorer_scores_match_the_cli_output(tmp_path: Path, plumbing_model: LoadedModel, plumbing_weights: Path) -> None:
     library = mixed_library(tmp_path / "lib")
     result = runner.invoke(app, ["score", str(library), "--weights", str(plumbing_weights), "--no-cache"])

@@ -112,10 +112,10 @@ def test_file_vanishing_before_decode_is_an_error_row(tmp_path: Path, plumbing_m
     save_photo(tmp_path / "b.jpg")
     real_decode = scoring.decode
 
-    def delete_then_decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False) -> object:
+    def delete_then_decode(path: Path, *args: object) -> object:
         if path.name == "a.jpg":
             path.unlink()
-        return real_decode(path, max_side, thumbnail_side, checks)
+        return real_decode(path, *args)
 
     monkeypatch.setattr(scoring, "decode", delete_then_decode)
     records = list(aescull.score_paths([tmp_path], model=plumbing_model))

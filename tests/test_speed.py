@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+from typer.testing import CliRunner
 
 import aescull
+from aescull.cli import app
 from aescull.decode import decode, working_size
 from aescull.weights import LoadedModel
 from tests.conftest import photo_pixels, save_photo
@@ -57,3 +60,28 @@ def test_big_jpeg_draft_decode_stays_close_to_a_full_decode(tmp_path: Path) -> N
     assert fast.shape == exact.shape
     assert int(difference.max()) <= 3
     assert float(difference.float().mean()) <= 0.5
+
+
+def test_full_decode_scores_a_big_jpeg_as_the_naive_path_and_caches_apart(tmp_path: Path, plumbing_weights: Path) -> None:
+    """`--full-decode` turns the JPEG draft decode off: the score is then the naive full decode's
+    to 1e-4, where the default is measurably (but only slightly) off; and a score cached by one
+    mode is never served to the other."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    path = photos / "big.jpg"
+    Image.fromarray(photo_pixels(600, 400, seed=3)).resize((2400, 1600), Image.Resampling.BICUBIC).save(path, quality=92)
+    loaded = aescull.load_model(plumbing_weights)
+    naive = naive_score(loaded, path, 256)
+    cache = tmp_path / "scores.sqlite3"
+
+    def cli_score(*options: str) -> float:
+        args = ["score", str(photos), "--max-side", "256", "--format", "jsonl", "--cache", str(cache), "--weights", str(plumbing_weights)]
+        result = CliRunner().invoke(app, [*args, *options])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)["score"]
+
+    drafted = cli_score()
+    full = cli_score("--full-decode")
+    assert abs(full - naive) <= 1e-4
+    assert 1e-4 < abs(drafted - naive) < 0.05
+    assert cli_score() == drafted and cli_score("--full-decode") == full  # each from its own cache rows
