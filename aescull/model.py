@@ -37,6 +37,11 @@ class ModelConfig:
     reduce_channels: int = 128  # 0: pool the trunk's 1,280 channels as they are
     hidden: int = 256  # 0: a linear head
     layer_norm: bool = True  # on the pooled vector: its maxima and means on one scale
+    # MBConv blocks whose outputs' per-channel mean and spread feed a second, linear head: blur,
+    # noise and exposure show in the statistics of early, fine-grained features. The score is
+    # (1 - tap_weight) x the pyramid head + tap_weight x the tap head.
+    taps: tuple[int, ...] = ()
+    tap_weight: float = 0.0
     dropout: float = 0.2
     max_side: int = 512  # default working size: longest side the photo is scaled down to
 
@@ -47,8 +52,9 @@ class ModelConfig:
     def from_dict(cls, data: dict) -> "ModelConfig":
         known = {name for name in cls.__dataclass_fields__}
         values = {key: value for key, value in data.items() if key in known}
-        if "pyramid_bins" in values:
-            values["pyramid_bins"] = tuple(values["pyramid_bins"])
+        for name in ("pyramid_bins", "taps"):
+            if name in values:
+                values[name] = tuple(values[name])
         return cls(**values)
 
 
@@ -85,9 +91,11 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite0Trunk(nn.Module):
-    """Convolutional layers only; parameter names match the public ImageNet state_dict."""
+    """Convolutional layers only; parameter names match the public ImageNet state_dict.
+    :class:`SPPNet` runs the blocks itself, to tap their outputs on the way."""
 
     out_channels = 1280
+    block_channels = tuple(c_out for repeats, *_, c_out in LITE0_STAGES for _ in range(repeats))
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,26 +111,22 @@ class EfficientNetLite0Trunk(nn.Module):
         self._conv_head = nn.Conv2d(320, self.out_channels, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(self.out_channels, eps=BN_EPS)
 
-    def forward_until(self, x: torch.Tensor, stop: int) -> torch.Tensor:
-        """Run the stem and blocks ``[0, stop)``: training caches this frozen part."""
-        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
-        for block in self._blocks[:stop]:
-            x = block(x)
-        return x
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
 
-    def forward_from(self, x: torch.Tensor, start: int) -> torch.Tensor:
-        """Run blocks ``[start, end)`` and the head convolution."""
-        for block in self._blocks[start:]:
-            x = block(x)
+    def last_conv(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu6(self._bn1(self._conv_head(x)), inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_from(self.forward_until(x, 0), 0)
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """RGB in [0, 1] to the input range the ImageNet trunk was trained on."""
     return (images - PIXEL_MEAN) / PIXEL_STD
+
+
+def tap_statistics(activations: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean and standard deviation over the whole frame (any height and width)."""
+    spread, mean = torch.std_mean(activations, dim=(2, 3), correction=0)
+    return torch.cat([mean, spread], dim=1)
 
 
 def spatial_pyramid_pool(features: torch.Tensor, bins: tuple[int, ...], pooling: str) -> torch.Tensor:
@@ -158,6 +162,11 @@ class SPPNet(nn.Module):
                 nn.BatchNorm2d(config.reduce_channels, eps=BN_EPS),
                 nn.ReLU(inplace=True),
             )
+        if config.taps:
+            # each statistic on one scale (training sets the running mean and variance from its
+            # photos), then a linear map fitted by ridge regression
+            self.tap_norm = nn.BatchNorm1d(self.tap_length(config), affine=False)
+            self.tap_head = nn.Linear(self.tap_length(config), 1)
         pooled = self.pooled_length(config)
         layers: list[nn.Module] = [nn.LayerNorm(pooled)] if config.layer_norm else []
         if config.hidden:
@@ -167,23 +176,57 @@ class SPPNet(nn.Module):
         nn.init.constant_(self.head[-1].bias, 0.5)  # the middle of the score range
 
     @staticmethod
+    def tap_length(config: ModelConfig) -> int:
+        return 2 * sum(EfficientNetLite0Trunk.block_channels[index] for index in config.taps)
+
+    @staticmethod
     def pooled_length(config: ModelConfig) -> int:
         cells = sum(size * size for size in config.pyramid_bins)
         kinds = 2 if config.pooling == "avgmax" else 1
         return (config.reduce_channels or EfficientNetLite0Trunk.out_channels) * cells * kinds
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """The fixed-length pyramid vector of each photo (also used to compare photos)."""
-        return self.features_from(self.trunk.forward_until(normalize(images), 0), 0)
+        """The fixed-length vector of each photo: the pyramid, then the taps' statistics (if any)."""
+        activations, taps = self.frozen_part(images, 0)
+        return self.features_from(activations, 0, taps)
 
-    def features_from(self, activations: torch.Tensor, start: int) -> torch.Tensor:
-        """Pyramid vector from the trunk's activations before block ``start``."""
-        feature_map = self.reduce(self.trunk.forward_from(activations, start))
-        return spatial_pyramid_pool(feature_map, self.config.pyramid_bins, self.config.pooling)
+    def frozen_part(self, images: torch.Tensor, stop: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Activations before block ``stop`` and the statistics of the taps below it: training
+        keeps this part at its ImageNet weights and caches it."""
+        x = self.trunk.stem(normalize(images))
+        taps = []
+        for index, block in enumerate(self.trunk._blocks[:stop]):
+            x = block(x)
+            if index in self.config.taps:
+                taps.append(tap_statistics(x))
+        return x, taps
 
-    def raw_score(self, pooled: torch.Tensor) -> torch.Tensor:
+    def features_from(self, activations: torch.Tensor, start: int, taps: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """The vector from the trunk's activations before block ``start`` and the statistics of
+        the taps below ``start``."""
+        taps = list(taps or [])
+        x = activations
+        for index, block in enumerate(self.trunk._blocks[start:], start):
+            x = block(x)
+            if index in self.config.taps:
+                taps.append(tap_statistics(x))
+        feature_map = self.reduce(self.trunk.last_conv(x))
+        pooled = spatial_pyramid_pool(feature_map, self.config.pyramid_bins, self.config.pooling)
+        return torch.cat([pooled, *taps], dim=1)
+
+    def raw_score(self, features: torch.Tensor) -> torch.Tensor:
         """Unbounded regression output: training uses it, so no squashing hides its gradient."""
-        return self.head(pooled).squeeze(1)
+        pyramid = features[:, : self.pooled_length(self.config)]
+        score = self.head(pyramid).squeeze(1)
+        if not self.config.taps:
+            return score
+        taps = self.tap_head(self.tap_norm(features[:, pyramid.shape[1] :])).squeeze(1)
+        return (1.0 - self.config.tap_weight) * score + self.config.tap_weight * taps
+
+    def tap_vector(self, images: torch.Tensor) -> torch.Tensor:
+        """The taps' raw statistics alone: the frozen blocks up to the last tap, nothing after."""
+        _, taps = self.frozen_part(images, max(self.config.taps) + 1)
+        return torch.cat(taps, dim=1)
 
     def score_from_features(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.raw_score(pooled).clamp(0.0, 1.0)

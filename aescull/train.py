@@ -1,14 +1,17 @@
 """Train the SPP scorer on clive-dev (LIVE In the Wild) mean opinion scores, on a CPU.
 
-    python -m aescull.train --plan cv:spp           # 5-fold cross-validation, one line per fold
-    python -m aescull.train --plan fold0:spp,fold0:plain   # the pyramid against global pooling
+    python -m aescull.train --plan cv:spp     # 5-fold cross-validation of the pyramid head
+    python -m aescull.train --plan stack      # ... plus the taps' head, on the same folds
     python -m aescull.train --plan final,stamp --out weights/aescull-spp.pt   # all 878 photos
+    python -m aescull.train --plan fold0:gap,fold0:plain   # ablations on one fold
 
-The network is fine-tuned from ImageNet EfficientNet-Lite0 past its stem and first 3 blocks
-(BatchNorm statistics kept):
-random 384×384 crops and mirrors of the 500×500 photos, L1 loss on MOS/100, plus a margin
-ranking loss that puts a synthetically damaged copy below its original. Evaluation scores the
-whole photo, as ``aescull score`` does. Needs the ``[train]`` extra (the ImageNet trunk).
+Why it fits in two hours on two cores: the stem and the first ``frozen_blocks`` MBConv blocks
+stay at their ImageNet weights, so their activations, and the statistics of every block's
+output up to there (the "taps"), are computed once (photo, mirrored photo, degraded copies)
+and cached; only the stride-32 stages, the SPP head and the MLP are fine-tuned. A second,
+linear head on the taps' statistics is then fitted by ridge regression and blended in, its
+strength and weight chosen by cross-validation on the training photos. Needs the ``[train]``
+extra (the ImageNet trunk).
 """
 
 from __future__ import annotations
@@ -30,26 +33,35 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps
 
 from aescull import __version__, degrade
-from aescull.evaluate import agreement
-from aescull.model import ModelConfig, SPPNet, normalize
-from aescull.weights import save_checkpoint
+from aescull.evaluate import agreement, spearman
+from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
+from aescull.weights import load_model, save_checkpoint
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev"
 DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "photos"
 
 
+# Stride 4, 8, 16 (twice): blocks that stay at their ImageNet weights, so their statistics are
+# cached once and are the same for every fold model.
+SHIPPED_TAPS = (2, 4, 7, 10)
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+TAP_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+# A damaged copy should score this much below its original (the taps' ridge; 0.05 measured worse).
+TAP_PAIR_MARGIN = 0.1
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 16
-    crop: int = 384
-    pairs_per_step: int = 2
+    pairs_per_step: int = 4
     trunk_lr: float = 1e-4
     head_lr: float = 3e-4
     weight_decay: float = 1e-4
     ranking_weight: float = 0.3
     ranking_margin: float = 0.05
-    frozen_blocks: int = 3  # the stem and blocks 0-2 (stride <= 4): half the step time
+    degraded_per_photo: int = 2
+    frozen_blocks: int = 12
     seed: int = 0
 
 
@@ -75,120 +87,163 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
 
 
+# The cache holds the statistics of every frozen block's output; a model uses those of its taps.
+ALL_BLOCKS = tuple(range(len(EfficientNetLite0Trunk.block_channels)))
+
+
 @dataclass
-class Dataset:
-    """Labelled photos at the working size, and smaller copies of every photo for ranking pairs."""
+class Frozen:
+    """One photo's input to the trainable part: activations (fp16, half the memory) and the
+    statistics of every frozen block's output."""
+
+    activations: torch.Tensor
+    statistics: torch.Tensor
+
+
+@torch.inference_mode()
+def frozen_activations(model: SPPNet, images: list[Image.Image], frozen_blocks: int) -> list[Frozen]:
+    frozen = []
+    for image in images:
+        activations, statistics = model.frozen_part(to_tensor(image)[None], frozen_blocks)
+        frozen.append(Frozen(activations[0].half(), torch.cat(statistics, dim=1)[0]))
+    return frozen
+
+
+def tap_columns(taps: tuple[int, ...], frozen_blocks: int) -> torch.Tensor:
+    """Where each tap's statistics sit in a cached row (mean and spread of every frozen block)."""
+    offsets, start = {}, 0
+    for index in range(frozen_blocks):
+        offsets[index] = start
+        start += 2 * EfficientNetLite0Trunk.block_channels[index]
+    columns = []
+    for tap in taps:
+        if tap >= frozen_blocks:
+            raise ValueError(f"tap {tap} is not in the frozen part (blocks < {frozen_blocks}): it is not cached")
+        columns.append(torch.arange(offsets[tap], offsets[tap] + 2 * EfficientNetLite0Trunk.block_channels[tap]))
+    return torch.cat(columns) if columns else torch.zeros(0, dtype=torch.long)
+
+
+@dataclass
+class Cache:
+    """Frozen activations: each labelled photo, its mirror, and (original, degraded) pairs."""
 
     names: list[str]
     mos: np.ndarray
-    photos: list[torch.Tensor]  # uint8 3×H×W, as scored
-    pair_sources: list[Image.Image]  # longest side = crop size; labelled first, then unlabelled
+    plain: list[Frozen]
+    mirrored: list[Frozen]
+    pair_original: list[Frozen]
+    pair_degraded: list[Frozen]
+    pair_source: list[int]  # index into names, or -1 for an unlabelled photo
+    pair_kind: list[str]
 
 
-def load_dataset(data: Path, photos: Path | None, max_side: int, crop: int, log) -> Dataset:
+def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: int, log) -> Cache:
+    model = SPPNet(ModelConfig(taps=ALL_BLOCKS))
+    model.trunk.load_state_dict(imagenet_trunk_state())
+    model.eval()
+    rng = np.random.default_rng(config.seed)
     with open(data / "labels.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     names = [row["filename"] for row in rows]
-    images = [load_rgb(data / "images" / name, max_side) for name in names]
-    extra = [load_rgb(path, max_side) for path in sorted(photos.glob("*.jpg"))] if photos and photos.is_dir() else []
-    log(f"loaded {len(images)} labelled and {len(extra)} unlabelled photos")
-    return Dataset(
-        names,
-        np.array([float(row["mos"]) for row in rows]),
-        [torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1) for im in images],
-        [scaled_to_longest_side(im, crop) for im in images + extra],
-    )
+    cache = Cache(names, np.array([float(row["mos"]) for row in rows]), [], [], [], [], [], [])
+    started = time.time()
+    sources = [(i, data / "images" / name) for i, name in enumerate(names)]
+    if photos is not None and photos.is_dir():
+        sources += [(-1, path) for path in sorted(photos.glob("*.jpg"))]
+    for count, (index, path) in enumerate(sources):
+        image = load_rgb(path, max_side)
+        variants = [image]
+        if index >= 0:
+            variants.append(ImageOps.mirror(image))
+        kinds = rng.choice(degrade.KINDS, size=config.degraded_per_photo if index >= 0 else len(degrade.KINDS), replace=False)
+        variants += [degrade.random_degradation(str(kind), rng)(image) for kind in kinds]
+        activations = frozen_activations(model, variants, config.frozen_blocks)
+        if index >= 0:
+            cache.plain.append(activations[0])
+            cache.mirrored.append(activations[1])
+        degraded = activations[2:] if index >= 0 else activations[1:]
+        for kind, act in zip(kinds, degraded):
+            cache.pair_original.append(activations[0])
+            cache.pair_degraded.append(act)
+            cache.pair_source.append(index)
+            cache.pair_kind.append(str(kind))
+        if count % 100 == 0:
+            log(f"cache {count}/{len(sources)} {time.time() - started:.0f}s")
+    return cache
 
 
-def scaled_to_longest_side(image: Image.Image, side: int) -> Image.Image:
-    """Ranking pairs are whole photos at the crop size, so they cost what a training crop costs."""
-    scale = side / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
-
-
-def random_crop(photo: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
-    """A random ``size`` square (or the whole side when shorter), mirrored half the time."""
-    _, height, width = photo.shape
-    crop_h, crop_w = min(size, height), min(size, width)
-    top, left = rng.randint(0, height - crop_h), rng.randint(0, width - crop_w)
-    out = photo[:, top : top + crop_h, left : left + crop_w]
-    return out.flip(2) if rng.random() < 0.5 else out
-
-
-def raw_scores(model: SPPNet, images: list[torch.Tensor], frozen_blocks: int) -> torch.Tensor:
-    """Raw scores of images in [0, 1] of possibly different shapes, batched by shape, in input order."""
+def scores_of(model: SPPNet, frozen: list[Frozen], frozen_blocks: int) -> torch.Tensor:
+    """Raw scores for cached photos of possibly different shapes, batched by shape, in input order."""
+    columns = tap_columns(model.config.taps, frozen_blocks)
     by_shape: dict[tuple[int, ...], list[int]] = {}
-    for position, image in enumerate(images):
-        by_shape.setdefault(tuple(image.shape), []).append(position)
+    for position, item in enumerate(frozen):
+        by_shape.setdefault(tuple(item.activations.shape), []).append(position)
     pieces = []
     for positions in by_shape.values():
-        batch = normalize(torch.stack([images[p] for p in positions]))
-        with torch.set_grad_enabled(torch.is_grad_enabled() and frozen_blocks == 0):
-            activations = model.trunk.forward_until(batch, frozen_blocks)
-        pieces.append((positions, model.raw_score(model.features_from(activations, frozen_blocks))))
+        batch = torch.stack([frozen[p].activations.float() for p in positions])
+        taps = [torch.stack([frozen[p].statistics[columns] for p in positions])]
+        pieces.append((positions, model.raw_score(model.features_from(batch, frozen_blocks, taps))))
     out = torch.cat([scores for _, scores in pieces])
     order = torch.tensor([p for positions, _ in pieces for p in positions])
     return out[torch.argsort(order)]
 
 
-def parameter_groups(model: SPPNet, config: TrainConfig) -> list[dict]:
-    """Trunk and head at their own learning rates; the stem and the first blocks may stay frozen."""
+def freeze_for_training(model: SPPNet, frozen_blocks: int) -> list[dict]:
+    """Frozen trunk start and frozen BatchNorm statistics; returns optimizer parameter groups."""
     trunk_params, head_params = [], []
     for name, parameter in model.named_parameters():
-        in_frozen = config.frozen_blocks > 0 and (
-            name.startswith(("trunk._conv_stem", "trunk._bn0"))
-            or (name.startswith("trunk._blocks.") and int(name.split(".")[2]) < config.frozen_blocks)
+        in_frozen = name.startswith("trunk._conv_stem") or name.startswith("trunk._bn0") or (
+            name.startswith("trunk._blocks.") and int(name.split(".")[2]) < frozen_blocks
         )
         parameter.requires_grad = not in_frozen
         if not in_frozen:
             (trunk_params if name.startswith("trunk.") else head_params).append(parameter)
-    return [{"params": trunk_params, "base_lr": config.trunk_lr}, {"params": head_params, "base_lr": config.head_lr}]
+    return [{"params": trunk_params, "lr_scale": "trunk"}, {"params": head_params, "lr_scale": "head"}]
 
 
 def set_train_mode(model: SPPNet) -> None:
-    """Dropout on, but the trunk's ImageNet BatchNorm statistics stay: batches of 16 are too small."""
     model.train()
     for module in model.trunk.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.eval()
 
 
-def train_model(dataset: Dataset, train_idx: np.ndarray, model_config: ModelConfig, config: TrainConfig, log) -> SPPNet:
+def train_model(
+    cache: Cache, train_idx: np.ndarray, model_config: ModelConfig, config: TrainConfig, log
+) -> SPPNet:
     torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    damage_rng = np.random.default_rng(config.seed)
     model = SPPNet(model_config)
     model.trunk.load_state_dict(imagenet_trunk_state())
-    groups = parameter_groups(model, config)
-    optimizer = torch.optim.AdamW([{**g, "lr": g["base_lr"]} for g in groups], weight_decay=config.weight_decay)
+    groups = freeze_for_training(model, config.frozen_blocks)
+    for group in groups:
+        group["lr"] = config.trunk_lr if group["lr_scale"] == "trunk" else config.head_lr
+        group["base_lr"] = group["lr"]
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
     train_set = set(int(i) for i in train_idx)
-    labelled = len(dataset.names)
-    pair_pool = [i for i in range(len(dataset.pair_sources)) if i >= labelled or i in train_set]
-    targets = torch.tensor(dataset.mos / 100.0, dtype=torch.float32)
+    pair_pool = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
+    targets = torch.tensor(cache.mos / 100.0, dtype=torch.float32)
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
-    total_steps, warmup, step = steps_per_epoch * config.epochs, steps_per_epoch // 2, 0
+    total_steps = steps_per_epoch * config.epochs
+    warmup = steps_per_epoch
+    step = 0
     started = time.time()
     for epoch in range(config.epochs):
         set_train_mode(model)
-        order = [int(i) for i in train_idx]
+        order = list(int(i) for i in train_idx)
         rng.shuffle(order)
         epoch_loss = 0.0
         for start in range(0, len(order), config.batch_size):
             batch = order[start : start + config.batch_size]
-            images = [random_crop(dataset.photos[i], config.crop, rng).float().div(255.0) for i in batch]
+            acts = [cache.mirrored[i] if rng.random() < 0.5 else cache.plain[i] for i in batch]
             pairs = rng.sample(pair_pool, config.pairs_per_step) if config.ranking_weight > 0 else []
-            for source in pairs:
-                original = dataset.pair_sources[source]
-                if rng.random() < 0.5:
-                    original = ImageOps.mirror(original)
-                kind = str(damage_rng.choice(degrade.KINDS))
-                images.append(to_tensor(original))
-                images.append(to_tensor(degrade.random_degradation(kind, damage_rng)(original)))
-            scores = raw_scores(model, images, config.frozen_blocks)
+            acts += [cache.pair_original[p] for p in pairs] + [cache.pair_degraded[p] for p in pairs]
+            scores = scores_of(model, acts, config.frozen_blocks)
             loss = F.l1_loss(scores[: len(batch)], targets[batch])
             if pairs:
-                originals, damaged = scores[len(batch) :: 2], scores[len(batch) + 1 :: 2]
-                loss = loss + config.ranking_weight * F.relu(config.ranking_margin - (originals - damaged)).mean()
+                originals = scores[len(batch) : len(batch) + len(pairs)]
+                degraded = scores[len(batch) + len(pairs) :]
+                loss = loss + config.ranking_weight * F.relu(config.ranking_margin - (originals - degraded)).mean()
             lr_factor = (step + 1) / warmup if step < warmup else 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total_steps - warmup)))
             for group in optimizer.param_groups:
                 group["lr"] = group["base_lr"] * lr_factor
@@ -203,22 +258,98 @@ def train_model(dataset: Dataset, train_idx: np.ndarray, model_config: ModelConf
 
 
 @torch.inference_mode()
-def evaluate_fold(model: SPPNet, dataset: Dataset, val_idx: np.ndarray, threshold_mos: float, seed: int) -> tuple[dict, np.ndarray]:
-    """Whole-photo scores, as the CLI computes them; also with a mirrored copy averaged in (flip TTA)."""
-    photos = [dataset.photos[i].float().div(255.0) for i in val_idx]
-    predicted = torch.cat([raw_scores(model, photos[s : s + 16], 0) for s in range(0, len(photos), 16)]).clamp(0, 1).numpy()
-    mirrored = torch.cat([raw_scores(model, [p.flip(2) for p in photos[s : s + 16]], 0) for s in range(0, len(photos), 16)]).clamp(0, 1).numpy()
-    metrics = agreement(predicted, dataset.mos[val_idx], threshold_mos)
-    metrics.update({f"{key}_tta": value for key, value in agreement((predicted + mirrored) / 2, dataset.mos[val_idx], threshold_mos).items()})
-    rng = np.random.default_rng(seed)
-    wins = []
-    for position, index in enumerate(val_idx):
-        original = Image.fromarray(dataset.photos[index].permute(1, 2, 0).numpy())
-        kinds = rng.choice(degrade.KINDS, size=2, replace=False)
-        damaged = [to_tensor(degrade.random_degradation(str(kind), rng)(original)) for kind in kinds]
-        wins += [bool(predicted[position] > s) for s in raw_scores(model, damaged, 0).clamp(0, 1).tolist()]
-    metrics["pair_accuracy"] = float(np.mean(wins))
+def evaluate_fold(
+    model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float, frozen_blocks: int
+) -> tuple[dict, np.ndarray]:
+    predicted = np.concatenate(
+        [scores_of(model, [cache.plain[i] for i in val_idx[s : s + 32]], frozen_blocks).numpy() for s in range(0, len(val_idx), 32)]
+    )
+    metrics = agreement(predicted, cache.mos[val_idx], threshold_mos)
+    val_set = set(int(i) for i in val_idx)
+    pairs = [p for p, source in enumerate(cache.pair_source) if source in val_set]
+    originals = scores_of(model, [cache.pair_original[p] for p in pairs], frozen_blocks)
+    degraded = scores_of(model, [cache.pair_degraded[p] for p in pairs], frozen_blocks)
+    metrics["pair_accuracy"] = float((originals > degraded).float().mean())
     return metrics, predicted
+
+
+Ridge = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float, eps: float, damage: np.ndarray | None = None) -> Ridge:
+    """Ridge regression on standardised features: (mean, variance, weights, intercept), the
+    standardisation being exactly the taps' BatchNorm ((x - mean) / sqrt(variance + eps)).
+
+    ``damage`` rows are (original - damaged copy) feature differences: least squares also pulls
+    each pair's score gap towards TAP_PAIR_MARGIN, with as much total weight as the labels."""
+    mean, variance = x.mean(0), x.var(0)
+    scale = np.sqrt(variance + eps)
+    z = (x - mean) / scale
+    gram, target = z.T @ z, z.T @ (y - y.mean())
+    if damage is not None and len(damage):
+        d = damage / scale
+        weight = len(y) / len(damage)
+        gram, target = gram + weight * d.T @ d, target + weight * d.T @ np.full(len(d), TAP_PAIR_MARGIN)
+    weights = np.linalg.solve(gram + alpha * np.eye(x.shape[1]), target)
+    return mean, variance, weights, float(y.mean())
+
+
+def ridge_predict(fit: Ridge, x: np.ndarray, eps: float) -> np.ndarray:
+    mean, variance, weights, intercept = fit
+    return (x - mean) / np.sqrt(variance + eps) @ weights + intercept
+
+
+def ridge_out_of_fold(x: np.ndarray, y: np.ndarray, alpha: float, eps: float, seed: int, damage: np.ndarray | None) -> np.ndarray:
+    predicted = np.zeros(len(y))
+    for val in fold_indices(len(y), 4, seed):
+        rest = np.setdiff1d(np.arange(len(y)), val)
+        predicted[val] = ridge_predict(fit_ridge(x[rest], y[rest], alpha, eps, damage), x[val], eps)
+    return predicted
+
+
+def stack_taps(
+    model: SPPNet, cache: Cache, train_idx: np.ndarray, pyramid_oof: np.ndarray, frozen_blocks: int, seed: int
+) -> tuple[SPPNet, dict[str, float]]:
+    """Add the taps' ridge head to a trained pyramid model. Everything is chosen on the training
+    photos only: the ridge strength by inner cross-validation, the blend weight on out-of-fold
+    scores of both heads (``pyramid_oof``: the pyramid fold models' scores of these photos)."""
+    stacked = SPPNet(replace(model.config, taps=SHIPPED_TAPS))
+    eps = stacked.tap_norm.eps
+    columns = tap_columns(SHIPPED_TAPS, frozen_blocks)
+    x = np.stack([cache.plain[int(i)].statistics[columns].double().numpy() for i in train_idx])
+    y = cache.mos[train_idx] / 100.0
+    damage = None
+    if TAP_PAIR_MARGIN > 0:
+        train_set = set(int(i) for i in train_idx)
+        pairs = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
+        damage = np.stack([(cache.pair_original[p].statistics - cache.pair_degraded[p].statistics)[columns].double().numpy() for p in pairs])
+    alpha = max(RIDGE_ALPHAS, key=lambda a: spearman(ridge_out_of_fold(x, y, a, eps, seed, damage), y))
+    ridge_oof = ridge_out_of_fold(x, y, alpha, eps, seed, damage)
+    weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * ridge_oof, y))
+    stacked = SPPNet(replace(model.config, taps=SHIPPED_TAPS, tap_weight=weight))
+    stacked.load_state_dict(model.state_dict(), strict=False)
+    mean, variance, weights, intercept = fit_ridge(x, y, alpha, eps, damage)
+    with torch.no_grad():
+        stacked.tap_norm.running_mean.copy_(torch.from_numpy(mean))
+        stacked.tap_norm.running_var.copy_(torch.from_numpy(variance))
+        stacked.tap_head.weight.copy_(torch.from_numpy(weights)[None])
+        stacked.tap_head.bias.fill_(intercept)
+    chosen = {"ridge_alpha": alpha, "tap_weight": weight, "ridge_oof_srcc": spearman(ridge_oof, y),
+              "pyramid_oof_srcc": spearman(pyramid_oof, y)}
+    return stacked.eval(), chosen
+
+
+def out_of_fold(results: Path, variant: str, names: list[str]) -> np.ndarray:
+    """Each photo's score from the fold model that did not train on it (NaN where none did)."""
+    index = {name: i for i, name in enumerate(names)}
+    predicted = np.full(len(names), np.nan)
+    with open(results) as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record["variant"] == variant:
+                for name, value in record["predictions"].items():
+                    predicted[index[name]] = value
+    return predicted
 
 
 def cv_summary(results: Path) -> dict[str, dict[str, float]]:
@@ -234,7 +365,7 @@ def cv_summary(results: Path) -> dict[str, dict[str, float]]:
     for variant, records in by_variant.items():
         latest = {r["fold"]: r for r in records}  # a re-run fold replaces the earlier one
         entry: dict[str, float] = {"folds": len(latest)}
-        for metric in ("srcc", "plcc", "accuracy", "srcc_tta", "accuracy_tta", "pair_accuracy", "seconds"):
+        for metric in ("srcc", "plcc", "accuracy", "pair_accuracy", "seconds"):
             values = [r[metric] for r in latest.values() if metric in r]
             if values:
                 entry[metric] = round(float(np.mean(values)), 4)
@@ -271,23 +402,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="unlabelled photos for ranking pairs")
-    parser.add_argument("--plan", default="cv:spp", help="comma list of steps: cv:spp, fold0:gap, final, stamp, summary")
+    parser.add_argument("--cache", type=Path, help="frozen activations, reused if present (default runs/cache-fN.pt)")
+    parser.add_argument("--plan", default="cv:spp,stack,final,stamp",
+                        help="comma list of steps: cv:spp (or gap, plain), fold0:spp, stack, final, stamp, summary")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--ranking-weight", type=float, default=TrainConfig.ranking_weight)
-    parser.add_argument("--frozen-blocks", type=int, default=TrainConfig.frozen_blocks, help="MBConv blocks kept at ImageNet weights")
     parser.add_argument("--out", type=Path, default=Path("weights/aescull-spp.pt"))
     parser.add_argument("--results", type=Path, default=Path("runs/results.jsonl"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--frozen-blocks", type=int, default=TrainConfig.frozen_blocks, help="MBConv blocks kept at ImageNet weights")
     parser.add_argument("--tag", default="", help="suffix for result variants and fold checkpoints")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
     config = TrainConfig(epochs=args.epochs, ranking_weight=args.ranking_weight, frozen_blocks=args.frozen_blocks)
+    cache_path = args.cache or Path(f"runs/cache-f{config.frozen_blocks}-taps.pt")
     spp = ModelConfig()
     variants = {
-        "spp": spp,
+        "spp": spp,  # the pyramid head; `stack` adds the taps' head to it
         "gap": replace(spp, pyramid_bins=(1,), pooling="avg"),  # the same head on one global average
-        # The plain fine-tune of the issue's reference: the trunk's global average, a linear head.
+        # the issue's plain reference head: the trunk's global average, a linear layer
         "plain": replace(spp, pyramid_bins=(1,), pooling="avg", reduce_channels=0, hidden=0, layer_norm=False),
     }
 
@@ -295,17 +430,50 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
     steps = [step.partition(":")[::2] for step in args.plan.split(",")]
-    needs_data = any(what not in ("summary", "stamp") for what, _ in steps)
-    dataset = load_dataset(args.data, args.photos, spp.max_side, config.crop, log) if needs_data else None
+    cache: Cache | None = None
+    if any(what not in ("summary", "stamp") for what, _ in steps):
+        if cache_path.is_file():
+            cache = Cache(**torch.load(cache_path, weights_only=False))
+            log(f"loaded cache {cache_path}")
+        else:
+            cache = build_cache(args.data, args.photos, config, spp.max_side, log)
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(cache.__dict__, cache_path)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for what, variant in steps:
         if what == "summary":
             print(json.dumps(cv_summary(args.results), indent=1))
-        elif what == "stamp":
+            continue
+        if what == "stamp":
             stamp_checkpoint(args.out, args.results, args.data)
-        elif what == "final":
+            continue
+        assert cache is not None
+        folds = fold_indices(len(cache.names), args.folds, config.seed)
+        if what == "stack":
+            pyramid_oof = out_of_fold(args.results, f"spp{args.tag}", cache.names)
+            for f in range(args.folds):
+                val_idx = folds[f]
+                train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
+                threshold = float(np.median(cache.mos[train_idx]))
+                base = load_model(args.results.parent / f"spp{args.tag}-fold{f}.pt").model
+                stacked, chosen = stack_taps(base, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
+                metrics, predicted = evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks)
+                fold_meta = {"fold": f, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0, **chosen}
+                save_checkpoint(stacked, args.results.parent / f"stack{args.tag}-fold{f}.pt", fold_meta)
+                record = {"variant": f"stack{args.tag}", "fold": f, **chosen, **metrics,
+                          "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
+                with open(args.results, "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                log(f"stack{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in {**chosen, **metrics}.items()))
+            continue
+        if what == "final":
+            pyramid_oof = out_of_fold(args.results, f"spp{args.tag}", cache.names)
+            if np.isnan(pyramid_oof).any():
+                raise SystemExit(f"final needs cv:spp in {args.results} first: the taps' blend is chosen on its out-of-fold scores")
             started = time.time()
-            model = train_model(dataset, np.arange(len(dataset.names)), spp, config, log)
+            model = train_model(cache, np.arange(len(cache.names)), variants["spp"], config, log)
+            model, chosen = stack_taps(model, cache, np.arange(len(cache.names)), pyramid_oof, config.frozen_blocks, config.seed)
+            log(f"taps' head: {chosen}")
             meta = {
                 "name": "aescull-spp",
                 "version": date.today().isoformat(),
@@ -313,29 +481,30 @@ def main(argv: list[str] | None = None) -> None:
                 "train": config.__dict__,
                 "train_seconds": round(time.time() - started),
                 "date": date.today().isoformat(),
-                "good_threshold": float(np.median(dataset.mos)) / 100.0,
+                "good_threshold": float(np.median(cache.mos)) / 100.0,
                 "cv": cv_summary(args.results),
+                "taps": chosen,
             }
             digest = save_checkpoint(model, args.out, meta)
             log(f"saved {args.out} sha256 {digest}")
-        else:
-            folds = fold_indices(len(dataset.names), args.folds, config.seed)
-            for f in range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]:
-                val_idx = folds[f]
-                train_idx = np.setdiff1d(np.arange(len(dataset.names)), val_idx)
-                threshold = float(np.median(dataset.mos[train_idx]))
-                started = time.time()
-                model = train_model(dataset, train_idx, variants[variant], config, log)
-                seconds = round(time.time() - started)
-                metrics, predicted = evaluate_fold(model, dataset, val_idx, threshold, config.seed)
-                # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
-                fold_meta = {"fold": f, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0}
-                save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", fold_meta)
-                record = {"variant": variant + args.tag, **config.__dict__, "fold": f, "seconds": seconds, **metrics,
-                          "predictions": {dataset.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
-                with open(args.results, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
-                log(f"{variant}{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            continue
+        selected = range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]
+        for f in selected:
+            val_idx = folds[f]
+            train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
+            threshold = float(np.median(cache.mos[train_idx]))
+            started = time.time()
+            model = train_model(cache, train_idx, variants[variant], config, log)
+            metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks)
+            # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
+            fold_meta = {"fold": f, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0}
+            save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", fold_meta)
+            record = {"variant": variant + args.tag, "frozen_blocks": config.frozen_blocks, "fold": f, "epochs": config.epochs, "ranking_weight": config.ranking_weight,
+                      "seconds": round(time.time() - started), **metrics,
+                      "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
+            with open(args.results, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            log(f"{variant}{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ SHARED_PHOTOS = REPO.parent / "shared" / "data" / "photos"
 needs_weights = pytest.mark.skipif(not BUNDLED_WEIGHTS.is_file(), reason="weights/aescull-spp.pt not built")
 
 
+@pytest.mark.parametrize("taps", [(), (2, 4, 7, 10)])
 @pytest.mark.parametrize("height,width", [(96, 288), (288, 96), (64, 64), (8, 8), (37, 201)])
-def test_pyramid_vector_has_one_length_whatever_the_shape(height: int, width: int) -> None:
-    model = make_plumbing_model()
+def test_pyramid_vector_has_one_length_whatever_the_shape(height: int, width: int, taps: tuple[int, ...]) -> None:
+    model = make_plumbing_model() if not taps else SPPNet(ModelConfig(taps=taps)).eval()
     with torch.inference_mode():
         vector = model.features(torch.rand(2, 3, height, width))
         scores = model(torch.rand(2, 3, height, width))
@@ -55,6 +56,27 @@ def test_checkpoint_round_trip_is_self_describing(tmp_path: Path) -> None:
     image = torch.rand(1, 3, 50, 70)
     with torch.inference_mode():
         assert abs(float(model.half().float()(image)) - float(loaded.model(image))) < 1e-3
+
+
+def test_taps_survive_the_checkpoint_and_do_not_depend_on_the_batch(tmp_path: Path) -> None:
+    """The taps' statistics are each photo's own: a photo scores the same alone or beside others,
+    and a checkpoint with taps (and their scaling) reloads as it was saved."""
+    config = ModelConfig(taps=(1, 10), max_side=128)
+    model = SPPNet(config).eval()
+    with torch.no_grad():
+        model.tap_norm.running_mean.uniform_(0.0, 1.0)
+        model.tap_norm.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "taps.pt"
+    loaded = load_model(path, expected_sha256=save_checkpoint(model, path, meta={"name": "taps", "version": "1"}))
+    assert loaded.config == config and loaded.config.taps == (1, 10)
+    photos = torch.rand(3, 3, 60, 90)
+    with torch.inference_mode():
+        together = loaded.model(photos)
+        alone = torch.cat([loaded.model(photo[None]) for photo in photos])
+        assert torch.allclose(together, alone, atol=1e-5)
+        assert torch.allclose(together, model.half().float()(photos), atol=2e-3)
+        other_batch = loaded.model(torch.cat([photos[:1], torch.zeros(1, 3, 60, 90)]))
+    assert abs(float(other_batch[0]) - float(together[0])) < 1e-5
 
 
 def test_sha256_mismatch_is_a_clear_error(tmp_path: Path) -> None:
