@@ -17,7 +17,7 @@ from aescull.model import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "f1a3c6057e993542b6c7dea311d2566fb0c97c563ab475ddae85dbc980bc3e40"
+WEIGHTS_SHA256 = "9863fcf0e34b6317028c7e30f49b08e6e13bd667346d89e25e99245fab53db26"
 
 
 class WeightsError(RuntimeError):

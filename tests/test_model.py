@@ -28,7 +28,7 @@ def test_pyramid_vector_has_one_length_whatever_the_shape(height: int, width: in
     with torch.inference_mode():
         vector = model.features(torch.rand(2, 3, height, width))
         scores = model(torch.rand(2, 3, height, width))
-    assert vector.shape == (2, SPPNet.pooled_length(model.config))
+    assert vector.shape == (2, SPPNet.pooled_length(model.config) + SPPNet.tap_length(model.config))
     assert scores.shape == (2,)
     assert bool(((scores >= 0) & (scores <= 1)).all())
 
