@@ -227,11 +227,6 @@ class SPPNet(nn.Module):
         taps = self.tap_head(self.tap_norm(features[:, pyramid.shape[1] :])).squeeze(1)
         return (1.0 - self.config.tap_weight) * score + self.config.tap_weight * taps
 
-    def tap_vector(self, images: torch.Tensor) -> torch.Tensor:
-        """The taps' raw statistics alone: the frozen blocks up to the last tap, nothing after."""
-        _, taps = self.frozen_part(images, max(self.config.taps) + 1)
-        return torch.cat(taps, dim=1)
-
     def score_from_features(self, pooled: torch.Tensor) -> torch.Tensor:
         return self.raw_score(pooled).clamp(0.0, 1.0)
 
