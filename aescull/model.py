@@ -1,4 +1,5 @@
-"""The SPP scoring network: an EfficientNet-Lite0 trunk, spatial pyramid pooling, an MLP head.
+"""The SPP scoring network: an EfficientNet-Lite0 trunk, spatial pyramid pooling, an MLP head,
+and a linear head on the statistics of early blocks (the "taps").
 
 Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.weights`.
 """
