@@ -23,6 +23,7 @@ LITE0_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
     (1, 3, 1, 6, 192, 320),
 )
 BN_EPS = 1e-3
+TAP_NORM_EPS = 1e-5  # the taps' standardisation: (x - mean) / sqrt(variance + TAP_NORM_EPS)
 # EfficientNet-Lite was trained on pixels scaled to [-1, 1]: (x - 127.5) / 128.
 PIXEL_MEAN = 0.5
 PIXEL_STD = 128.0 / 255.0
@@ -170,7 +171,7 @@ class SPPNet(nn.Module):
         if config.taps:
             # each statistic on one scale (training sets the running mean and variance from its
             # photos), then a linear map fitted by ridge regression
-            self.tap_norm = nn.BatchNorm1d(self.tap_length(config), affine=False)
+            self.tap_norm = nn.BatchNorm1d(self.tap_length(config), eps=TAP_NORM_EPS, affine=False)
             self.tap_head = nn.Linear(self.tap_length(config), 1)
         pooled = self.pooled_length(config)
         layers: list[nn.Module] = [nn.LayerNorm(pooled)] if config.layer_norm else []

@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 
 from aescull import __version__, degrade
 from aescull.evaluate import agreement, spearman
-from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
+from aescull.model import TAP_NORM_EPS, EfficientNetLite0Trunk, ModelConfig, SPPNet
 from aescull.weights import load_model, save_checkpoint
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev"
@@ -307,28 +307,29 @@ def ridge_out_of_fold(x: np.ndarray, y: np.ndarray, alpha: float, eps: float, se
     return predicted
 
 
+def choose_alpha(x: np.ndarray, y: np.ndarray, seed: int, damage: np.ndarray | None = None) -> float:
+    """The ridge strength whose out-of-fold predictions agree best with ``y`` (inner 4-fold CV)."""
+    return max(RIDGE_ALPHAS, key=lambda alpha: spearman(ridge_out_of_fold(x, y, alpha, TAP_NORM_EPS, seed, damage), y))
+
+
 def stack_taps(
     model: SPPNet, cache: Cache, train_idx: np.ndarray, pyramid_oof: np.ndarray, frozen_blocks: int, seed: int
 ) -> tuple[SPPNet, dict[str, float]]:
     """Add the taps' ridge head to a trained pyramid model. Everything is chosen on the training
     photos only: the ridge strength by inner cross-validation, the blend weight on out-of-fold
     scores of both heads (``pyramid_oof``: the pyramid fold models' scores of these photos)."""
-    stacked = SPPNet(replace(model.config, taps=SHIPPED_TAPS))
-    eps = stacked.tap_norm.eps
     columns = tap_columns(SHIPPED_TAPS, frozen_blocks)
     x = np.stack([cache.plain[int(i)].statistics[columns].double().numpy() for i in train_idx])
     y = cache.mos[train_idx] / 100.0
-    damage = None
-    if TAP_PAIR_MARGIN > 0:
-        train_set = set(int(i) for i in train_idx)
-        pairs = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
-        damage = np.stack([(cache.pair_original[p].statistics - cache.pair_degraded[p].statistics)[columns].double().numpy() for p in pairs])
-    alpha = max(RIDGE_ALPHAS, key=lambda a: spearman(ridge_out_of_fold(x, y, a, eps, seed, damage), y))
-    ridge_oof = ridge_out_of_fold(x, y, alpha, eps, seed, damage)
+    train_set = set(int(i) for i in train_idx)
+    pairs = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
+    damage = np.stack([(cache.pair_original[p].statistics - cache.pair_degraded[p].statistics)[columns].double().numpy() for p in pairs])
+    alpha = choose_alpha(x, y, seed, damage)
+    ridge_oof = ridge_out_of_fold(x, y, alpha, TAP_NORM_EPS, seed, damage)
     weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * ridge_oof, y))
     stacked = SPPNet(replace(model.config, taps=SHIPPED_TAPS, tap_weight=weight))
     stacked.load_state_dict(model.state_dict(), strict=False)
-    mean, variance, weights, intercept = fit_ridge(x, y, alpha, eps, damage)
+    mean, variance, weights, intercept = fit_ridge(x, y, alpha, TAP_NORM_EPS, damage)
     with torch.no_grad():
         stacked.tap_norm.running_mean.copy_(torch.from_numpy(mean))
         stacked.tap_norm.running_var.copy_(torch.from_numpy(variance))
@@ -337,6 +338,13 @@ def stack_taps(
     chosen = {"ridge_alpha": alpha, "tap_weight": weight, "ridge_oof_srcc": spearman(ridge_oof, y),
               "pyramid_oof_srcc": spearman(pyramid_oof, y)}
     return stacked.eval(), chosen
+
+
+def fold_split(cache: Cache, folds: list[np.ndarray], fold: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """One fold's validation and training photos, and the training photos' median MOS (the "good" line)."""
+    val_idx = folds[fold]
+    train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
+    return val_idx, train_idx, float(np.median(cache.mos[train_idx]))
 
 
 def out_of_fold(results: Path, variant: str, names: list[str]) -> np.ndarray:
@@ -429,6 +437,22 @@ def main(argv: list[str] | None = None) -> None:
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
+    def finish_fold(
+        model: SPPNet, name: str, fold: int, val_idx: np.ndarray, threshold: float, chosen: dict, facts: dict, started: float | None = None
+    ) -> None:
+        """Evaluate a fold model on its own photos, save it, and append its line to the results."""
+        assert cache is not None
+        metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks)
+        # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
+        meta = {"fold": fold, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0, **chosen}
+        save_checkpoint(model, args.results.parent / f"{name}-fold{fold}.pt", meta)
+        seconds = {} if started is None else {"seconds": round(time.time() - started)}
+        record = {"variant": name, **facts, "fold": fold, **seconds, **chosen, **metrics,
+                  "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
+        with open(args.results, "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        log(f"{name} fold {fold}: " + " ".join(f"{k} {v:.4f}" for k, v in {**chosen, **metrics}.items()))
+
     steps = [step.partition(":")[::2] for step in args.plan.split(",")]
     cache: Cache | None = None
     if any(what not in ("summary", "stamp") for what, _ in steps):
@@ -439,6 +463,7 @@ def main(argv: list[str] | None = None) -> None:
             cache = build_cache(args.data, args.photos, config, spp.max_side, log)
             cache_path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(cache.__dict__, cache_path)
+    folds = fold_indices(len(cache.names), args.folds, config.seed) if cache is not None else []
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for what, variant in steps:
         if what == "summary":
@@ -448,23 +473,13 @@ def main(argv: list[str] | None = None) -> None:
             stamp_checkpoint(args.out, args.results, args.data)
             continue
         assert cache is not None
-        folds = fold_indices(len(cache.names), args.folds, config.seed)
         if what == "stack":
             pyramid_oof = out_of_fold(args.results, f"spp{args.tag}", cache.names)
             for f in range(args.folds):
-                val_idx = folds[f]
-                train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
-                threshold = float(np.median(cache.mos[train_idx]))
+                val_idx, train_idx, threshold = fold_split(cache, folds, f)
                 base = load_model(args.results.parent / f"spp{args.tag}-fold{f}.pt").model
                 stacked, chosen = stack_taps(base, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
-                metrics, predicted = evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks)
-                fold_meta = {"fold": f, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0, **chosen}
-                save_checkpoint(stacked, args.results.parent / f"stack{args.tag}-fold{f}.pt", fold_meta)
-                record = {"variant": f"stack{args.tag}", "fold": f, **chosen, **metrics,
-                          "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
-                with open(args.results, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
-                log(f"stack{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in {**chosen, **metrics}.items()))
+                finish_fold(stacked, f"stack{args.tag}", f, val_idx, threshold, chosen, {})
             continue
         if what == "final":
             pyramid_oof = out_of_fold(args.results, f"spp{args.tag}", cache.names)
@@ -490,21 +505,11 @@ def main(argv: list[str] | None = None) -> None:
             continue
         selected = range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]
         for f in selected:
-            val_idx = folds[f]
-            train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
-            threshold = float(np.median(cache.mos[train_idx]))
+            val_idx, train_idx, threshold = fold_split(cache, folds, f)
             started = time.time()
             model = train_model(cache, train_idx, variants[variant], config, log)
-            metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks)
-            # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
-            fold_meta = {"fold": f, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0}
-            save_checkpoint(model, args.results.parent / f"{variant}{args.tag}-fold{f}.pt", fold_meta)
-            record = {"variant": variant + args.tag, "frozen_blocks": config.frozen_blocks, "fold": f, "epochs": config.epochs, "ranking_weight": config.ranking_weight,
-                      "seconds": round(time.time() - started), **metrics,
-                      "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
-            with open(args.results, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-            log(f"{variant}{args.tag} fold {f}: " + " ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            facts = {"frozen_blocks": config.frozen_blocks, "epochs": config.epochs, "ranking_weight": config.ranking_weight}
+            finish_fold(model, variant + args.tag, f, val_idx, threshold, {}, facts, started)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,9 @@ import torch
 
 from aescull.decode import decode
 from aescull.evaluate import spearman
-from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
-from aescull.train import DEFAULT_DATA, RIDGE_ALPHAS, SHIPPED_TAPS, fit_ridge, fold_indices, imagenet_trunk_state, ridge_out_of_fold, ridge_predict
+from aescull.model import TAP_NORM_EPS, EfficientNetLite0Trunk, ModelConfig, SPPNet
+from aescull.train import DEFAULT_DATA, SHIPPED_TAPS, choose_alpha, fit_ridge, fold_indices, imagenet_trunk_state, ridge_predict
 
-EPS = 1e-5
 BLOCKS = len(EfficientNetLite0Trunk.block_channels)
 
 
@@ -48,8 +47,8 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: list[np.ndarray]) -> li
     per_fold = []
     for val in folds:
         rest = np.setdiff1d(np.arange(len(y)), val)
-        alpha = max(RIDGE_ALPHAS, key=lambda a: spearman(ridge_out_of_fold(x[rest], y[rest], a, EPS, 0, None), y[rest]))
-        per_fold.append(spearman(ridge_predict(fit_ridge(x[rest], y[rest], alpha, EPS), x[val], EPS), y[val]))
+        alpha = choose_alpha(x[rest], y[rest], 0)
+        per_fold.append(spearman(ridge_predict(fit_ridge(x[rest], y[rest], alpha, TAP_NORM_EPS), x[val], TAP_NORM_EPS), y[val]))
     return per_fold
 
 
