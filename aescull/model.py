@@ -1,5 +1,5 @@
 """The SPP scoring network: an EfficientNet-Lite0 trunk, spatial pyramid pooling, an MLP head,
-and a linear head on the statistics of early blocks (the "taps").
+and a kernel head on the statistics of early blocks (the "taps").
 
 Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.weights`.
 """
@@ -39,11 +39,13 @@ class ModelConfig:
     reduce_channels: int = 128  # 0: pool the trunk's 1,280 channels as they are
     hidden: int = 256  # 0: a linear head
     layer_norm: bool = True  # on the pooled vector: its maxima and means on one scale
-    # MBConv blocks whose outputs' per-channel mean and spread feed a second, linear head: blur,
+    # MBConv blocks whose outputs' per-channel mean and spread feed a second, kernel head: blur,
     # noise and exposure show in the statistics of early, fine-grained features. The score is
     # (1 - tap_weight) x the pyramid head + tap_weight x the tap head.
     taps: tuple[int, ...] = ()
     tap_weight: float = 0.0
+    tap_support: int = 0  # training photos the kernel head compares a photo with
+    tap_gamma: float = 0.5  # kernel width: exp(-tap_gamma x mean squared standardised difference)
     dropout: float = 0.2
     max_side: int = 512  # default working size: longest side the photo is scaled down to
 
@@ -150,6 +152,29 @@ def spatial_pyramid_pool(features: torch.Tensor, bins: tuple[int, ...], pooling:
     return torch.cat(pooled, dim=1)
 
 
+class TapKernelHead(nn.Module):
+    """Kernel ridge regression on standardised tap statistics: a weighted sum of Gaussian
+    similarities to the training photos' statistics. It learns how the statistics interact
+    (a blur that matters only in a dark photo), which a linear map cannot; the support is a
+    few MB, the comparison well under a millisecond."""
+
+    def __init__(self, support: int, length: int, gamma: float) -> None:
+        super().__init__()
+        self.gamma = gamma
+        self.register_buffer("support", torch.zeros(support, length))
+        self.register_buffer("coefficients", torch.zeros(support))
+        self.register_buffer("intercept", torch.zeros(()))
+
+    def forward(self, standardised: torch.Tensor) -> torch.Tensor:
+        squared = (
+            standardised.square().sum(1, keepdim=True)
+            + self.support.square().sum(1)[None]
+            - 2.0 * standardised @ self.support.T
+        ).clamp_min_(0.0)
+        similarity = torch.exp(squared.mul_(-self.gamma / self.support.shape[1]))
+        return similarity @ self.coefficients + self.intercept
+
+
 class SPPNet(nn.Module):
     """Maps RGB photos in [0, 1] (N×3×H×W, any H and W) to quality scores in [0, 1]."""
 
@@ -170,9 +195,9 @@ class SPPNet(nn.Module):
             )
         if config.taps:
             # each statistic on one scale (training sets the running mean and variance from its
-            # photos), then a linear map fitted by ridge regression
+            # photos), then kernel ridge regression against the training photos
             self.tap_norm = nn.BatchNorm1d(self.tap_length(config), eps=TAP_NORM_EPS, affine=False)
-            self.tap_head = nn.Linear(self.tap_length(config), 1)
+            self.tap_head = TapKernelHead(config.tap_support, self.tap_length(config), config.tap_gamma)
         pooled = self.pooled_length(config)
         layers: list[nn.Module] = [nn.LayerNorm(pooled)] if config.layer_norm else []
         if config.hidden:
@@ -226,7 +251,7 @@ class SPPNet(nn.Module):
         score = self.head(pyramid).squeeze(1)
         if not self.config.taps:
             return score
-        taps = self.tap_head(self.tap_norm(features[:, pyramid.shape[1] :])).squeeze(1)
+        taps = self.tap_head(self.tap_norm(features[:, pyramid.shape[1] :]))
         return (1.0 - self.config.tap_weight) * score + self.config.tap_weight * taps
 
     def score_from_features(self, pooled: torch.Tensor) -> torch.Tensor:

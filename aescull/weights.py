@@ -17,7 +17,7 @@ from aescull.model import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "9863fcf0e34b6317028c7e30f49b08e6e13bd667346d89e25e99245fab53db26"
+WEIGHTS_SHA256 = "65894f6fe4e24863a85c6f80f9e35b61ee893384536fee73e6b45001f843af48"
 
 
 class WeightsError(RuntimeError):
