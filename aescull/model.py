@@ -152,6 +152,13 @@ def spatial_pyramid_pool(features: torch.Tensor, bins: tuple[int, ...], pooling:
     return torch.cat(pooled, dim=1)
 
 
+def gaussian_similarity(a: torch.Tensor, b: torch.Tensor, gamma: float) -> torch.Tensor:
+    """exp(-gamma x mean squared difference) between every row of ``a`` and every row of ``b``
+    (training calls it too, in float64, so the head computes exactly what was fitted)."""
+    squared = (a.square().sum(1, keepdim=True) + b.square().sum(1)[None] - 2.0 * a @ b.T).clamp_min_(0.0)
+    return torch.exp(squared.mul_(-gamma / a.shape[1]))
+
+
 class TapKernelHead(nn.Module):
     """Kernel ridge regression on standardised tap statistics: a weighted sum of Gaussian
     similarities to the training photos' statistics. It learns how the statistics interact
@@ -166,13 +173,7 @@ class TapKernelHead(nn.Module):
         self.register_buffer("intercept", torch.zeros(()))
 
     def forward(self, standardised: torch.Tensor) -> torch.Tensor:
-        squared = (
-            standardised.square().sum(1, keepdim=True)
-            + self.support.square().sum(1)[None]
-            - 2.0 * standardised @ self.support.T
-        ).clamp_min_(0.0)
-        similarity = torch.exp(squared.mul_(-self.gamma / self.support.shape[1]))
-        return similarity @ self.coefficients + self.intercept
+        return gaussian_similarity(standardised, self.support, self.gamma) @ self.coefficients + self.intercept
 
 
 class SPPNet(nn.Module):

@@ -34,7 +34,7 @@ from PIL import Image, ImageOps
 
 from aescull import __version__, degrade
 from aescull.evaluate import agreement, spearman
-from aescull.model import TAP_NORM_EPS, EfficientNetLite0Trunk, ModelConfig, SPPNet
+from aescull.model import TAP_NORM_EPS, EfficientNetLite0Trunk, ModelConfig, SPPNet, gaussian_similarity
 from aescull.weights import load_model, save_checkpoint
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clive-dev"
@@ -56,9 +56,6 @@ class TrainConfig:
     seed: int = 0
 
 
-# Every block that stays at its ImageNet weights (strides 2 to 16): their statistics are cached
-# once and are the same for every fold model.
-SHIPPED_TAPS = tuple(range(TrainConfig.frozen_blocks))
 # (gamma, lambda) candidates of the taps' kernel head, chosen by inner cross-validation.
 KERNEL_GRID = tuple((gamma, lam) for gamma in (0.25, 0.5, 1.0) for lam in (0.003, 0.01, 0.03, 0.1))
 TAP_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -293,13 +290,11 @@ class KernelFit:
         return (x - self.mean) / np.sqrt(self.variance + TAP_NORM_EPS)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return gaussian_similarity(self.standardise(x), self.support, self.gamma) @ self.coefficients + self.intercept
+        return similarity(self.standardise(x), self.support, self.gamma) @ self.coefficients + self.intercept
 
 
-def gaussian_similarity(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
-    """exp(-gamma x mean squared difference) between every row of ``a`` and of ``b``, as the model computes it."""
-    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None] - 2.0 * a @ b.T
-    return np.exp(-gamma * np.maximum(squared, 0.0) / a.shape[1])
+def similarity(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
+    return gaussian_similarity(torch.from_numpy(a), torch.from_numpy(b), gamma).numpy()
 
 
 def fit_kernel_ridge(
@@ -313,14 +308,12 @@ def fit_kernel_ridge(
     (K + lam I) a = y - mean y."""
     fit = KernelFit(x.mean(0), x.var(0), np.zeros(0), np.zeros(0), float(y.mean()), gamma)
     fit.support = fit.standardise(x)
-    kernel = gaussian_similarity(fit.support, fit.support, gamma)
+    kernel = similarity(fit.support, fit.support, gamma)
     lhs = kernel.T @ kernel + lam * kernel + 1e-8 * np.eye(len(y))
     rhs = kernel.T @ (y - fit.intercept)
     if damage is not None and len(damage[0]):
         originals, damaged = damage
-        difference = gaussian_similarity(fit.standardise(originals), fit.support, gamma) - gaussian_similarity(
-            fit.standardise(damaged), fit.support, gamma
-        )
+        difference = similarity(fit.standardise(originals), fit.support, gamma) - similarity(fit.standardise(damaged), fit.support, gamma)
         weight = DAMAGE_SHARE * len(y) / len(difference)
         lhs += weight * difference.T @ difference
         rhs += weight * difference.T @ np.full(len(difference), TAP_PAIR_MARGIN)
@@ -360,8 +353,11 @@ def stack_taps(
 ) -> tuple[SPPNet, dict[str, float]]:
     """Add the taps' kernel head to a trained pyramid model. Everything is chosen on the training
     photos only: the kernel width and strength by inner cross-validation, the blend weight on
-    out-of-fold scores of both heads (``pyramid_oof``: the pyramid fold models' scores of these photos)."""
-    columns = tap_columns(SHIPPED_TAPS, frozen_blocks)
+    out-of-fold scores of both heads (``pyramid_oof``: the pyramid fold models' scores of these photos).
+    The taps are every block that keeps its ImageNet weights: their statistics are cached once
+    and are the same for every fold model."""
+    taps = tuple(range(frozen_blocks))
+    columns = tap_columns(taps, frozen_blocks)
 
     def statistics(frozen: list[Frozen]) -> np.ndarray:
         return torch.stack([item.statistics[columns] for item in frozen]).double().numpy()
@@ -374,7 +370,7 @@ def stack_taps(
     gamma, lam = choose_kernel(x, y, seed, damage)
     kernel_oof = kernel_out_of_fold(x, y, gamma, lam, seed, damage)
     weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * kernel_oof, y))
-    stacked = SPPNet(replace(model.config, taps=SHIPPED_TAPS, tap_weight=weight, tap_support=len(y), tap_gamma=gamma))
+    stacked = SPPNet(replace(model.config, taps=taps, tap_weight=weight, tap_support=len(y), tap_gamma=gamma))
     stacked.load_state_dict(model.state_dict(), strict=False)
     install_kernel(stacked, fit_kernel_ridge(x, y, gamma, lam, damage))
     chosen = {"kernel_gamma": gamma, "kernel_lambda": lam, "tap_weight": weight,
