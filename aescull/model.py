@@ -225,26 +225,25 @@ class SPPNet(nn.Module):
     def frozen_part(self, images: torch.Tensor, stop: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Activations before block ``stop`` and the statistics of the taps below it: training
         keeps this part at its ImageNet weights and caches it."""
-        x = self.trunk.stem(normalize(images))
-        taps = []
-        for index, block in enumerate(self.trunk._blocks[:stop]):
-            x = block(x)
-            if index in self.config.taps:
-                taps.append(tap_statistics(x))
-        return x, taps
+        taps: list[torch.Tensor] = []
+        return self.run_blocks(self.trunk.stem(normalize(images)), 0, stop, taps), taps
 
     def features_from(self, activations: torch.Tensor, start: int, taps: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The vector from the trunk's activations before block ``start`` and the statistics of
         the taps below ``start``."""
         taps = list(taps or [])
-        x = activations
-        for index, block in enumerate(self.trunk._blocks[start:], start):
-            x = block(x)
-            if index in self.config.taps:
-                taps.append(tap_statistics(x))
+        x = self.run_blocks(activations, start, len(self.trunk._blocks), taps)
         feature_map = self.reduce(self.trunk.last_conv(x))
         pooled = spatial_pyramid_pool(feature_map, self.config.pyramid_bins, self.config.pooling)
         return torch.cat([pooled, *taps], dim=1)
+
+    def run_blocks(self, x: torch.Tensor, start: int, stop: int, taps: list[torch.Tensor]) -> torch.Tensor:
+        """Blocks ``[start, stop)``, appending the statistics of the taps among them to ``taps``."""
+        for index, block in enumerate(self.trunk._blocks[start:stop], start):
+            x = block(x)
+            if index in self.config.taps:
+                taps.append(tap_statistics(x))
+        return x
 
     def raw_score(self, features: torch.Tensor) -> torch.Tensor:
         """Unbounded regression output: training uses it, so no squashing hides its gradient."""

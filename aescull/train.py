@@ -333,9 +333,12 @@ def kernel_out_of_fold(
 
 def choose_kernel(
     x: np.ndarray, y: np.ndarray, seed: int, damage: tuple[np.ndarray, np.ndarray] | None = None
-) -> tuple[float, float]:
-    """The (gamma, lambda) whose out-of-fold predictions agree best with ``y`` (inner 4-fold CV)."""
-    return max(KERNEL_GRID, key=lambda grid: spearman(kernel_out_of_fold(x, y, *grid, seed, damage), y))
+) -> tuple[float, float, np.ndarray]:
+    """The (gamma, lambda) whose out-of-fold predictions agree best with ``y`` (inner 4-fold CV),
+    and those predictions."""
+    candidates = {grid: kernel_out_of_fold(x, y, *grid, seed, damage) for grid in KERNEL_GRID}
+    (gamma, lam), predicted = max(candidates.items(), key=lambda item: spearman(item[1], y))
+    return gamma, lam, predicted
 
 
 @torch.no_grad()
@@ -367,8 +370,7 @@ def stack_taps(
     train_set = set(int(i) for i in train_idx)
     pairs = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
     damage = statistics([cache.pair_original[p] for p in pairs]), statistics([cache.pair_degraded[p] for p in pairs])
-    gamma, lam = choose_kernel(x, y, seed, damage)
-    kernel_oof = kernel_out_of_fold(x, y, gamma, lam, seed, damage)
+    gamma, lam, kernel_oof = choose_kernel(x, y, seed, damage)
     weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * kernel_oof, y))
     stacked = SPPNet(replace(model.config, taps=taps, tap_weight=weight, tap_support=len(y), tap_gamma=gamma))
     stacked.load_state_dict(model.state_dict(), strict=False)

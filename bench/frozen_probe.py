@@ -55,7 +55,8 @@ def fit_linear(x: np.ndarray, y: np.ndarray) -> Predictor:
 
 def fit_kernel(x: np.ndarray, y: np.ndarray) -> Predictor:
     """The taps' kernel head (labels only), its width and strength chosen by inner CV."""
-    return fit_kernel_ridge(x, y, *choose_kernel(x, y, 0)).predict
+    gamma, lam, _ = choose_kernel(x, y, 0)
+    return fit_kernel_ridge(x, y, gamma, lam).predict
 
 
 @torch.inference_mode()
