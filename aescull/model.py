@@ -1,5 +1,5 @@
 """The SPP scoring network: an EfficientNet-Lite0 trunk, spatial pyramid pooling, an MLP head,
-and a kernel head on the statistics of early blocks (the "taps").
+and a kernel head on the statistics of every block's output (the "taps").
 
 Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.weights`.
 """
@@ -46,6 +46,10 @@ class ModelConfig:
     tap_weight: float = 0.0
     tap_support: int = 0  # training photos the kernel head compares a photo with
     tap_gamma: float = 0.5  # kernel width: exp(-tap_gamma x mean squared standardised difference)
+    # 0, or the first block of a frozen copy of the trunk's blocks at their ImageNet weights, up
+    # to the last tap, run beside the fine-tuned ones only for the statistics of the taps there:
+    # ImageNet's own coarse features carry quality signal the fine-tuning keeps only in part.
+    tap_copy_from: int = 0
     dropout: float = 0.2
     max_side: int = 512  # default working size: longest side the photo is scaled down to
 
@@ -94,6 +98,14 @@ class MBConv(nn.Module):
         return out + x if self.residual else out
 
 
+def lite0_blocks() -> list[MBConv]:
+    blocks = []
+    for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
+        for index in range(repeats):
+            blocks.append(MBConv(kernel, stride if index == 0 else 1, expand, c_in if index == 0 else c_out, c_out))
+    return blocks
+
+
 class EfficientNetLite0Trunk(nn.Module):
     """Convolutional layers only; parameter names match the public ImageNet state_dict.
     :class:`SPPNet` runs the blocks itself, to tap their outputs on the way."""
@@ -105,13 +117,7 @@ class EfficientNetLite0Trunk(nn.Module):
         super().__init__()
         self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS)
-        blocks = []
-        for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
-            for index in range(repeats):
-                blocks.append(
-                    MBConv(kernel, stride if index == 0 else 1, expand, c_in if index == 0 else c_out, c_out)
-                )
-        self._blocks = nn.ModuleList(blocks)
+        self._blocks = nn.ModuleList(lite0_blocks())
         self._conv_head = nn.Conv2d(320, self.out_channels, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(self.out_channels, eps=BN_EPS)
 
@@ -194,6 +200,8 @@ class SPPNet(nn.Module):
                 nn.BatchNorm2d(config.reduce_channels, eps=BN_EPS),
                 nn.ReLU(inplace=True),
             )
+        if config.tap_copy_from:
+            self.tap_copy = nn.ModuleList(lite0_blocks()[config.tap_copy_from : max(config.taps, default=0) + 1])
         if config.taps:
             # each statistic on one scale (training sets the running mean and variance from its
             # photos), then kernel ridge regression against the training photos
@@ -219,14 +227,21 @@ class SPPNet(nn.Module):
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The fixed-length vector of each photo: the pyramid, then the taps' statistics (if any)."""
-        activations, taps = self.frozen_part(images, 0)
-        return self.features_from(activations, 0, taps)
+        start = self.config.tap_copy_from
+        activations, taps = self.frozen_part(images, start)
+        return self.features_from(activations, start, taps)
 
     def frozen_part(self, images: torch.Tensor, stop: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Activations before block ``stop`` and the statistics of the taps below it: training
-        keeps this part at its ImageNet weights and caches it."""
+        """Activations before block ``stop`` and the statistics of the taps below it, and of those
+        in the frozen copy, which branches off there: training keeps this part at its ImageNet
+        weights and caches it."""
+        if self.config.tap_copy_from not in (0, stop):
+            raise ValueError(f"the frozen copy branches off at block {self.config.tap_copy_from}, not {stop}")
         taps: list[torch.Tensor] = []
-        return self.run_blocks(self.trunk.stem(normalize(images)), 0, stop, taps), taps
+        activations = self.run_blocks(self.trunk.stem(normalize(images)), 0, stop, taps)
+        if self.config.tap_copy_from:
+            self.run_blocks(activations, stop, stop + len(self.tap_copy), taps, copy=True)
+        return activations, taps
 
     def features_from(self, activations: torch.Tensor, start: int, taps: list[torch.Tensor] | None = None) -> torch.Tensor:
         """The vector from the trunk's activations before block ``start`` and the statistics of
@@ -237,11 +252,15 @@ class SPPNet(nn.Module):
         pooled = spatial_pyramid_pool(feature_map, self.config.pyramid_bins, self.config.pooling)
         return torch.cat([pooled, *taps], dim=1)
 
-    def run_blocks(self, x: torch.Tensor, start: int, stop: int, taps: list[torch.Tensor]) -> torch.Tensor:
-        """Blocks ``[start, stop)``, appending the statistics of the taps among them to ``taps``."""
-        for index, block in enumerate(self.trunk._blocks[start:stop], start):
-            x = block(x)
-            if index in self.config.taps:
+    def run_blocks(self, x: torch.Tensor, start: int, stop: int, taps: list[torch.Tensor], copy: bool = False) -> torch.Tensor:
+        """Blocks ``[start, stop)`` of the trunk or of the frozen copy, appending the statistics
+        of the taps among them to ``taps`` (past the copy's start, only the copy's are taps)."""
+        blocks = self.tap_copy if copy else self.trunk._blocks
+        offset = self.config.tap_copy_from if copy else 0
+        copied = self.config.tap_copy_from or len(self.trunk._blocks)
+        for index in range(start, stop):
+            x = blocks[index - offset](x)
+            if index in self.config.taps and (copy or index < copied):
                 taps.append(tap_statistics(x))
         return x
 

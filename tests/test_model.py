@@ -21,10 +21,10 @@ SHARED_PHOTOS = REPO.parent / "shared" / "data" / "photos"
 needs_weights = pytest.mark.skipif(not BUNDLED_WEIGHTS.is_file(), reason="weights/aescull-spp.pt not built")
 
 
-@pytest.mark.parametrize("taps", [(), (0, 5, 11)])
+@pytest.mark.parametrize("taps,copy_from", [((), 0), ((0, 5, 11), 0), ((0, 5, 13, 15), 12)])
 @pytest.mark.parametrize("height,width", [(96, 288), (288, 96), (64, 64), (8, 8), (37, 201)])
-def test_pyramid_vector_has_one_length_whatever_the_shape(height: int, width: int, taps: tuple[int, ...]) -> None:
-    model = make_plumbing_model() if not taps else SPPNet(ModelConfig(taps=taps)).eval()
+def test_pyramid_vector_has_one_length_whatever_the_shape(height: int, width: int, taps: tuple[int, ...], copy_from: int) -> None:
+    model = make_plumbing_model() if not taps else SPPNet(ModelConfig(taps=taps, tap_copy_from=copy_from)).eval()
     with torch.inference_mode():
         vector = model.features(torch.rand(2, 3, height, width))
         scores = model(torch.rand(2, 3, height, width))
@@ -58,12 +58,39 @@ def test_checkpoint_round_trip_is_self_describing(tmp_path: Path) -> None:
         assert abs(float(model.half().float()(image)) - float(loaded.model(image))) < 1e-3
 
 
+def test_the_frozen_copy_feeds_the_taps_and_the_fine_tuned_blocks_the_pyramid() -> None:
+    """Past ``tap_copy_from`` the taps' statistics come from the frozen copy only: changing the
+    trunk's blocks there moves the pyramid and leaves the statistics; changing the copy, the reverse."""
+    torch.manual_seed(0)
+    model = SPPNet(ModelConfig(taps=(3, 12, 15), tap_copy_from=12)).eval()
+    pooled = SPPNet.pooled_length(model.config)
+    photos = torch.rand(2, 3, 64, 96)
+    with torch.inference_mode():
+        before = model.features(photos)
+        for parameter in model.trunk._blocks[12:].parameters():
+            parameter.add_(0.05)
+        trunk_changed = model.features(photos)
+        for parameter in model.tap_copy.parameters():
+            parameter.add_(0.05)
+        copy_changed = model.features(photos)
+    assert torch.equal(trunk_changed[:, pooled:], before[:, pooled:])
+    assert not torch.allclose(trunk_changed[:, :pooled], before[:, :pooled])
+    assert torch.equal(copy_changed[:, :pooled], trunk_changed[:, :pooled])
+    assert torch.equal(copy_changed[:, pooled : pooled + 2 * 40], trunk_changed[:, pooled : pooled + 2 * 40])  # block 3
+    assert not torch.allclose(copy_changed[:, pooled + 2 * 40 :], trunk_changed[:, pooled + 2 * 40 :])
+    with pytest.raises(ValueError, match="branches off at block 12"):
+        model.frozen_part(photos, 8)
+    assert len(SPPNet(ModelConfig(taps=(3, 13), tap_copy_from=12)).tap_copy) == 2  # nothing past the last tap
+
+
 def test_taps_survive_the_checkpoint_and_do_not_depend_on_the_batch(tmp_path: Path) -> None:
     """The taps' statistics are each photo's own: a photo scores the same alone or beside others,
-    and a checkpoint with taps (and their scaling) reloads as it was saved."""
-    config = ModelConfig(taps=(1, 10), tap_weight=0.5, tap_support=7, max_side=128)
+    and a checkpoint with taps (and their scaling, and the frozen copy) reloads as it was saved."""
+    config = ModelConfig(taps=(1, 10, 14), tap_copy_from=12, tap_weight=0.5, tap_support=7, max_side=128)
     model = SPPNet(config).eval()
     with torch.no_grad():
+        for parameter in model.tap_copy.parameters():
+            parameter.normal_(0.0, 0.1)
         model.tap_norm.running_mean.uniform_(0.0, 1.0)
         model.tap_norm.running_var.uniform_(0.5, 2.0)
         model.tap_head.support.normal_()
@@ -71,7 +98,7 @@ def test_taps_survive_the_checkpoint_and_do_not_depend_on_the_batch(tmp_path: Pa
         model.tap_head.intercept.fill_(0.5)
     path = tmp_path / "taps.pt"
     loaded = load_model(path, expected_sha256=save_checkpoint(model, path, meta={"name": "taps", "version": "1"}))
-    assert loaded.config == config and loaded.config.taps == (1, 10)
+    assert loaded.config == config and loaded.config.taps == (1, 10, 14)
     photos = torch.rand(3, 3, 60, 90)
     with torch.inference_mode():
         together = loaded.model(photos)
