@@ -99,6 +99,7 @@ class MBConv(nn.Module):
 
 
 def lite0_blocks() -> list[MBConv]:
+    """A fresh set of EfficientNet-Lite0's 16 blocks: the trunk holds one, the frozen copy a slice of another."""
     blocks = []
     for repeats, kernel, stride, expand, c_in, c_out in LITE0_STAGES:
         for index in range(repeats):

@@ -7,9 +7,10 @@
 
 Why it fits in two hours on two cores: the stem and the first ``frozen_blocks`` MBConv blocks
 stay at their ImageNet weights, so their activations, and the statistics of every block's
-output up to there (the "taps"), are computed once (photo, mirrored photo, degraded copies)
-and cached; only the stride-32 stages, the SPP head and the MLP are fine-tuned. A second
-head on the taps' statistics is then fitted by kernel ridge regression and blended in, its
+output at ImageNet weights (the "taps"), are computed once (photo, mirrored photo, degraded
+copies) and cached; only the stride-32 stages, the SPP head and the MLP are fine-tuned. A
+second head on the taps' statistics (past the frozen blocks, from a frozen ImageNet copy that
+runs beside the fine-tuned ones) is then fitted by kernel ridge regression and blended in, its
 width, strength and weight chosen by cross-validation on the training photos. Needs the
 ``[train]`` extra (the ImageNet trunk).
 """
@@ -461,7 +462,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="unlabelled photos for ranking pairs")
-    parser.add_argument("--cache", type=Path, help="frozen activations, reused if present (default runs/cache-fN.pt)")
+    parser.add_argument("--cache", type=Path, help="frozen activations, reused if present (default runs/cache-fN-all-taps.pt)")
     parser.add_argument("--plan", default="cv:spp,stack,final,stamp",
                         help="comma list of steps: cv:spp (or gap, plain), fold0:spp, stack, final, stamp, summary")
     parser.add_argument("--folds", type=int, default=5)

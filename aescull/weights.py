@@ -17,7 +17,7 @@ from aescull.model import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "65894f6fe4e24863a85c6f80f9e35b61ee893384536fee73e6b45001f843af48"
+WEIGHTS_SHA256 = "07cd1cfb84fbe135801972d7ca8ce96b04824281838ca950bdacf0ddf50c2538"
 
 
 class WeightsError(RuntimeError):
