@@ -25,7 +25,7 @@ import torch
 from aescull.decode import decode
 from aescull.evaluate import spearman
 from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
-from aescull.train import DEFAULT_DATA, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state
+from aescull.train import DEFAULT_DATA, KERNEL_TAPS, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state
 
 BLOCKS = len(EfficientNetLite0Trunk.block_channels)
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
@@ -103,7 +103,8 @@ def main() -> None:
     for label, x, fit in [
         ("global average of the 1,280 output channels, ridge", pooled, fit_linear),
         ("every block's mean and spread + global average, ridge", np.concatenate([every_block, pooled], axis=1), fit_linear),
-        (f"the shipped taps (blocks 0-{frozen - 1}), kernel", blocks(tuple(range(frozen))), fit_kernel),
+        (f"the blocks the pyramid head shares (0-{frozen - 1}), kernel", blocks(tuple(range(frozen))), fit_kernel),
+        (f"the shipped taps (blocks 0-{KERNEL_TAPS[-1]}), kernel", blocks(KERNEL_TAPS), fit_kernel),
         ("every block's mean and spread, kernel", every_block, fit_kernel),
     ]:
         per_fold = cross_validated(x, y, folds, fit)
