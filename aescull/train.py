@@ -78,7 +78,7 @@ def imagenet_trunk_state() -> dict[str, torch.Tensor]:
 
 
 def load_imagenet_tap_copy(model: SPPNet) -> None:
-    """ImageNet weights into the model's frozen copy of its last blocks (the trunk's own are fine-tuned)."""
+    """ImageNet weights into the model's frozen copy of the blocks past the shared ones (the trunk's own are fine-tuned)."""
     start, stop = model.config.tap_copy_from, model.config.tap_copy_from + len(model.tap_copy)
     state = {}
     for key, value in imagenet_trunk_state().items():

@@ -9,7 +9,7 @@ import torch
 
 from aescull.evaluate import spearman
 from aescull.model import ModelConfig, SPPNet
-from aescull.train import TAP_PAIR_MARGIN, fit_kernel_ridge, install_kernel
+from aescull.train import ALL_BLOCKS, TAP_PAIR_MARGIN, fit_kernel_ridge, install_kernel, tap_columns
 
 
 def synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -61,3 +61,12 @@ def test_the_model_scores_what_the_fit_predicts() -> None:
         scored = model.tap_head(model.tap_norm(torch.from_numpy(queries).float())).numpy()
     assert np.abs(scored - fit.predict(queries)).max() < 1e-4
     assert np.ptp(fit.predict(queries)) > 0.01  # not a constant that any head would match
+
+
+def test_tap_columns_pick_each_blocks_mean_and_spread_from_a_cached_row() -> None:
+    """A cached row holds every block's 2 x channels statistics in block order (16, 24, 24, 40 ...);
+    a model's taps, copy or not, are read from there."""
+    assert torch.equal(tap_columns((1,)), torch.arange(32, 80))
+    assert torch.equal(tap_columns((0, 2)), torch.cat([torch.arange(0, 32), torch.arange(80, 128)]))
+    every = tap_columns(ALL_BLOCKS)
+    assert torch.equal(every, torch.arange(len(every))) and len(every) == SPPNet.tap_length(ModelConfig(taps=ALL_BLOCKS))
