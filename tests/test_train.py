@@ -36,7 +36,7 @@ def test_kernel_follows_an_interaction_a_linear_map_cannot() -> None:
 
 def test_damage_pairs_teach_what_the_labels_do_not_say() -> None:
     """Labels alone leave damaged copies about as often above their originals as below; the
-    damage rows put them below (a compromise with the labels, so by less than the margin on
+    damage pairs put them below (a compromise with the labels, so by less than the margin on
     average), and the labels are still followed."""
     x, y, originals, damaged = synthetic()
     labels_only = fit_kernel_ridge(x, y, gamma=0.5, lam=0.01)
@@ -45,6 +45,20 @@ def test_damage_pairs_teach_what_the_labels_do_not_say() -> None:
     assert 0.25 < (gaps[0] > 0).mean() < 0.75
     assert (gaps[1] > 0).mean() > 0.95 and gaps[1].mean() < TAP_PAIR_MARGIN
     assert spearman(with_damage.predict(x), y) > 0.8
+
+
+def test_pairs_already_past_the_margin_leave_the_fit_alone() -> None:
+    """The damage loss is a hinge: a copy the labels already put well below its original (a
+    photo against a much worse one) asks for nothing, so it cannot pull the two scores together."""
+    x, y, _, _ = synthetic()
+    labels_only = fit_kernel_ridge(x, y, gamma=0.5, lam=0.01)
+    order = np.argsort(labels_only.predict(x))
+    best, worst = x[order[-40:]], x[order[:40]]
+    assert (labels_only.predict(best) - labels_only.predict(worst)).min() > TAP_PAIR_MARGIN
+    with_pairs = fit_kernel_ridge(x, y, gamma=0.5, lam=0.01, damage=(best, worst))
+    assert np.array_equal(with_pairs.coefficients, labels_only.coefficients)
+    reversed_pairs = fit_kernel_ridge(x, y, gamma=0.5, lam=0.01, damage=(worst, best))
+    assert not np.allclose(reversed_pairs.coefficients, labels_only.coefficients)
 
 
 def test_the_model_scores_what_the_fit_predicts() -> None:
