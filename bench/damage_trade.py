@@ -1,0 +1,58 @@
+"""How much the taps' head should heed the damage pairs: agreement with people against damaged
+copies ranked below their originals, per (share, margin) of the squared hinge.
+
+    python bench/damage_trade.py [--runs runs] [--cache runs/cache-f12-all-taps.pt] 0:0.1 0.2:0.1 1:0.1 1:0.05
+
+Runs the shipped ``--plan stack`` procedure (kernel width and strength by inner CV, blend weight
+on out-of-fold scores) on the pyramid fold models that ``python -m aescull.train --plan cv:spp``
+saved in --runs, changing only ``aescull.train``'s DAMAGE_SHARE and TAP_PAIR_MARGIN; each fold
+model is judged on its own validation photos and their damaged copies. Saves nothing.
+"""
+
+from __future__ import annotations
+
+import __main__
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aescull import train
+from aescull.weights import load_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("settings", nargs="+", help="SHARE:MARGIN, e.g. 0.2:0.1 (share 0 is labels only)")
+    parser.add_argument("--runs", type=Path, default=Path("runs"))
+    parser.add_argument("--cache", type=Path, default=Path("runs/cache-f12-all-taps.pt"))
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    config = train.TrainConfig()
+    # `python -m aescull.train` pickled the cache with its classes in __main__.
+    __main__.Frozen, __main__.Cache = train.Frozen, train.Cache
+    cache = train.Cache(**torch.load(args.cache, weights_only=False))
+    folds = train.fold_indices(len(cache.names), args.folds, config.seed)
+    pyramid_oof = train.out_of_fold(args.runs / "results.jsonl", "spp", cache.names)
+    columns = ("srcc", "plcc", "accuracy", "pair_accuracy")
+    print("share margin fold " + " ".join(columns) + " tap_weight", flush=True)
+    for setting in args.settings:
+        share, margin = (float(part) for part in setting.split(":"))
+        train.DAMAGE_SHARE, train.TAP_PAIR_MARGIN = share, margin
+        rows = []
+        for fold in range(args.folds):
+            val_idx, train_idx, threshold = train.fold_split(cache, folds, fold)
+            pyramid = load_model(args.runs / f"spp-fold{fold}.pt").model
+            stacked, chosen = train.stack_taps(pyramid, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
+            with torch.inference_mode():
+                metrics, _ = train.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])
+            rows.append([metrics[c] for c in columns] + [chosen["tap_weight"]])
+            print(f"{share} {margin} {fold} " + " ".join(f"{v:.4f}" for v in rows[-1]), flush=True)
+        print(f"{share} {margin} mean " + " ".join(f"{v:.4f}" for v in np.mean(rows, 0)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
