@@ -36,10 +36,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(rank_a, rank_b)[0, 1])
 
 
-def agreement(predicted: np.ndarray, mos: np.ndarray, threshold_mos: float) -> dict[str, float]:
-    """SRCC, PLCC and binary accuracy of scores in [0, 1] against MOS in [0, 100]."""
+def agreement(predicted: np.ndarray, mos: np.ndarray, threshold_mos: float, score_line: float | None = None) -> dict[str, float]:
+    """SRCC, PLCC and binary accuracy of scores in [0, 1] against MOS in [0, 100]: a photo is good
+    at MOS >= threshold_mos, and called good at a score >= score_line (by default threshold_mos / 100)."""
     good = mos >= threshold_mos
-    called_good = predicted * 100.0 >= threshold_mos
+    called_good = predicted >= (threshold_mos / 100.0 if score_line is None else score_line)
     return {
         "srcc": spearman(predicted, mos),
         "plcc": float(np.corrcoef(predicted, mos)[0, 1]),
@@ -58,10 +59,18 @@ def evaluate_labels(loaded: LoadedModel, labels: Path, images: Path, max_side: i
             continue
         predicted.append(record.score)
         mos.append(mos_by_name[record.path.name])
-    threshold = 100.0 * float(loaded.meta.get("good_threshold", FALLBACK_GOOD_THRESHOLD))
-    result = agreement(np.array(predicted), np.array(mos), threshold)
-    result.update(scored=len(predicted), failed=failed)
+    good_mos, line = good_lines(loaded.meta)
+    result = agreement(np.array(predicted), np.array(mos), good_mos, line)
+    result.update(scored=len(predicted), failed=failed, good_mos=good_mos, score_line=line)
     return result
+
+
+def good_lines(meta: dict) -> tuple[float, float]:
+    """The MOS at which a photo counts as good (the training median) and the score at which the
+    model calls it good, which training picks on out-of-fold scores (the MOS line / 100 for
+    checkpoints that do not record one)."""
+    good_mos = 100.0 * float(meta.get("good_threshold", FALLBACK_GOOD_THRESHOLD))
+    return good_mos, float(meta.get("good_score", good_mos / 100.0))
 
 
 def degradation_pairs(loaded: LoadedModel, folder: Path, max_side: int, seed: int = 0) -> dict[str, float]:
@@ -106,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         print(
             f"labelled: {result['scored']} scored, {result['failed']} failed, {seconds:.1f}s | "
-            f"SRCC {result['srcc']:.4f}  PLCC {result['plcc']:.4f}  accuracy {result['accuracy']:.4f}"
+            f"SRCC {result['srcc']:.4f}  PLCC {result['plcc']:.4f}  accuracy {result['accuracy']:.4f} "
+            f"(good: MOS >= {result['good_mos']:.2f}; called good: score >= {result['score_line']:.4f})"
         )
     if args.pairs:
         result = degradation_pairs(loaded, args.pairs, side)

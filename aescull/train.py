@@ -272,12 +272,12 @@ def train_model(
 
 @torch.inference_mode()
 def evaluate_fold(
-    model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float, frozen_blocks: int
+    model: SPPNet, cache: Cache, val_idx: np.ndarray, threshold_mos: float, frozen_blocks: int, score_line: float | None = None
 ) -> tuple[dict, np.ndarray]:
     predicted = np.concatenate(
         [scores_of(model, [cache.plain[i] for i in val_idx[s : s + 32]], frozen_blocks).numpy() for s in range(0, len(val_idx), 32)]
     )
-    metrics = agreement(predicted, cache.mos[val_idx], threshold_mos)
+    metrics = agreement(predicted, cache.mos[val_idx], threshold_mos, score_line)
     val_set = set(int(i) for i in val_idx)
     pairs = [p for p, source in enumerate(cache.pair_source) if source in val_set]
     originals = scores_of(model, [cache.pair_original[p] for p in pairs], frozen_blocks)
@@ -372,12 +372,25 @@ def install_kernel(model: SPPNet, fit: KernelFit) -> None:
     model.tap_head.intercept.fill_(fit.intercept)
 
 
+def choose_score_line(scores: np.ndarray, y: np.ndarray, good_line: float) -> float:
+    """The score above which a photo is called good: the cut that sorts out-of-fold scores of the
+    training photos into good (y >= good_line) and not with the fewest mistakes, the median of
+    the tied best. The blend runs a little below MOS/100 around the middle, so good_line itself
+    calls too few photos good."""
+    ordered = np.sort(scores)
+    cuts = (ordered[1:] + ordered[:-1]) / 2
+    good = y >= good_line
+    accuracy = np.array([np.mean((scores >= cut) == good) for cut in cuts])
+    return float(np.median(cuts[accuracy == accuracy.max()]))
+
+
 def stack_taps(
     model: SPPNet, cache: Cache, train_idx: np.ndarray, pyramid_oof: np.ndarray, frozen_blocks: int, seed: int
 ) -> tuple[SPPNet, dict[str, float]]:
     """Add the taps' kernel head to a trained pyramid model. Everything is chosen on the training
-    photos only: the kernel width and strength by inner cross-validation, the blend weight on
-    out-of-fold scores of both heads (``pyramid_oof``: the pyramid fold models' scores of these photos).
+    photos only: the kernel width and strength by inner cross-validation, the blend weight and the
+    score that calls a photo good on out-of-fold scores of both heads (``pyramid_oof``: the pyramid
+    fold models' scores of these photos).
     The taps' statistics are at ImageNet weights, past ``frozen_blocks`` through a frozen copy:
     they are cached once and are the same for every fold model."""
     columns = tap_columns(KERNEL_TAPS)
@@ -392,12 +405,13 @@ def stack_taps(
     damage = statistics([cache.pair_original[p] for p in pairs]), statistics([cache.pair_degraded[p] for p in pairs])
     gamma, lam, kernel_oof = choose_kernel(x, y, seed, damage)
     weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * kernel_oof, y))
+    score_line = choose_score_line((1 - weight) * pyramid_oof + weight * kernel_oof, y, float(np.median(y)))
     stacked = SPPNet(replace(model.config, taps=KERNEL_TAPS, tap_copy_from=frozen_blocks, tap_weight=weight,
                              tap_support=len(y), tap_gamma=gamma))
     stacked.load_state_dict(model.state_dict(), strict=False)
     load_imagenet_tap_copy(stacked)
     install_kernel(stacked, fit_kernel_ridge(x, y, gamma, lam, damage))
-    chosen = {"kernel_gamma": gamma, "kernel_lambda": lam, "tap_weight": weight,
+    chosen = {"kernel_gamma": gamma, "kernel_lambda": lam, "tap_weight": weight, "good_score": score_line,
               "kernel_oof_srcc": spearman(kernel_oof, y), "pyramid_oof_srcc": spearman(pyramid_oof, y)}
     return stacked.eval(), chosen
 
@@ -504,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     ) -> None:
         """Evaluate a fold model on its own photos, save it, and append its line to the results."""
         assert cache is not None
-        metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks)
+        metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks, chosen.get("good_score"))
         # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
         meta = {"fold": fold, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0, **chosen}
         save_checkpoint(model, args.results.parent / f"{name}-fold{fold}.pt", meta)
@@ -559,6 +573,7 @@ def main(argv: list[str] | None = None) -> None:
                 "train_seconds": round(time.time() - started),
                 "date": date.today().isoformat(),
                 "good_threshold": float(np.median(cache.mos)) / 100.0,
+                "good_score": chosen["good_score"],
                 "cv": cv_summary(args.results),
                 "taps": chosen,
             }

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from aescull.decode import decode
-from aescull.evaluate import agreement
+from aescull.evaluate import agreement, good_lines
 from aescull.train import DEFAULT_DATA, TrainConfig, fold_indices
 from aescull.weights import load_model
 
@@ -39,23 +39,22 @@ def main() -> None:
         rows = list(csv.DictReader(handle))
     mos = np.array([float(row["mos"]) for row in rows])
     folds = fold_indices(len(rows), args.folds, TrainConfig.seed)
-    models = {f: load_model(args.runs / f"{args.variant}-fold{f}.pt").model for f in range(args.folds)
+    models = {f: load_model(args.runs / f"{args.variant}-fold{f}.pt") for f in range(args.folds)
               if (args.runs / f"{args.variant}-fold{f}.pt").is_file()}
-    print(f"{len(models)} fold models; threshold = training median per fold")
+    print(f"{len(models)} fold models; accuracy at each fold model's own good lines (training median, score line)")
     print(f"{'max_side':>8} {'SRCC':>7} {'PLCC':>7} {'acc':>6} {'ms/photo':>9}")
     for side in (int(s) for s in args.sizes.split(",")):
         predicted, labels, times, correct, total = [], [], [], 0, 0
-        for fold, model in models.items():
+        for fold, loaded in models.items():
             val = folds[fold]
-            threshold = float(np.median(np.delete(mos, val)))
             fold_pred = []
             for index in val:
                 pixels = decode(args.data / "images" / rows[index]["filename"], side).pixels[None]
                 with torch.inference_mode():
                     started = time.perf_counter()
-                    fold_pred.append(float(model(pixels)))
+                    fold_pred.append(float(loaded.model(pixels)))
                     times.append(time.perf_counter() - started)
-            fold_metrics = agreement(np.array(fold_pred), mos[val], threshold)
+            fold_metrics = agreement(np.array(fold_pred), mos[val], *good_lines(loaded.meta))
             correct += fold_metrics["accuracy"] * len(val)
             total += len(val)
             predicted += fold_pred

@@ -9,7 +9,7 @@ import torch
 
 from aescull.evaluate import spearman
 from aescull.model import ModelConfig, SPPNet
-from aescull.train import ALL_BLOCKS, TAP_PAIR_MARGIN, fit_kernel_ridge, install_kernel, tap_columns
+from aescull.train import ALL_BLOCKS, TAP_PAIR_MARGIN, choose_score_line, fit_kernel_ridge, install_kernel, tap_columns
 
 
 def synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -84,3 +84,16 @@ def test_tap_columns_pick_each_blocks_mean_and_spread_from_a_cached_row() -> Non
     assert torch.equal(tap_columns((0, 2)), torch.cat([torch.arange(0, 32), torch.arange(80, 128)]))
     every = tap_columns(ALL_BLOCKS)
     assert torch.equal(every, torch.arange(len(every))) and len(every) == SPPNet.tap_length(ModelConfig(taps=ALL_BLOCKS))
+
+
+def test_the_score_line_follows_a_model_that_runs_low() -> None:
+    """Out-of-fold scores 0.04 below MOS/100 around the middle: the line that calls photos good
+    moves down with them, and calls them right more often than the MOS line would."""
+    rng = np.random.default_rng(3)
+    y = rng.uniform(0.2, 0.9, size=600)
+    scores = y - 0.04 + 0.03 * rng.normal(size=600)
+    good_line = float(np.median(y))
+    line = choose_score_line(scores, y, good_line)
+    assert abs(line - (good_line - 0.04)) < 0.02
+    good = y >= good_line
+    assert np.mean((scores >= line) == good) > np.mean((scores >= good_line) == good) + 0.02
