@@ -17,7 +17,7 @@ from aescull.model import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "07cd1cfb84fbe135801972d7ca8ce96b04824281838ca950bdacf0ddf50c2538"
+WEIGHTS_SHA256 = "a29476222a7ec4c3e3c0f67e28c679b920042cee25dcdf83348cb42066aa2dd7"
 
 
 class WeightsError(RuntimeError):
