@@ -21,6 +21,7 @@ import argparse
 import csv
 import json
 import math
+import pickle
 import random
 import subprocess
 import time
@@ -147,6 +148,30 @@ class Cache:
     pair_degraded: list[Frozen]
     pair_source: list[int]  # index into names, or -1 for an unlabelled photo
     pair_kind: list[str]
+
+
+FROZEN_FIELDS = ("plain", "mirrored", "pair_original", "pair_degraded")
+
+
+def save_cache(cache: Cache, path: Path) -> None:
+    """Store the cache as tensors, lists and strings only: no class is pickled, so it loads with
+    ``weights_only=True`` in any script, not only under ``python -m aescull.train``."""
+    state = {**cache.__dict__, "mos": torch.from_numpy(cache.mos)}
+    for field in FROZEN_FIELDS:
+        state[field] = [(item.activations, item.statistics) for item in getattr(cache, field)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+
+
+def load_cache(path: Path) -> Cache:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise SystemExit(f"{path} is not a cache this version reads (older ones pickled classes): delete it to rebuild ({error})")
+    state["mos"] = state["mos"].numpy()
+    for field in FROZEN_FIELDS:
+        state[field] = [Frozen(*item) for item in state[field]]
+    return Cache(**state)
 
 
 def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: int, log) -> Cache:
@@ -533,12 +558,11 @@ def main(argv: list[str] | None = None) -> None:
     cache: Cache | None = None
     if any(what not in ("summary", "stamp") for what, _ in steps):
         if cache_path.is_file():
-            cache = Cache(**torch.load(cache_path, weights_only=False))
+            cache = load_cache(cache_path)
             log(f"loaded cache {cache_path}")
         else:
             cache = build_cache(args.data, args.photos, config, spp.max_side, log)
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(cache.__dict__, cache_path)
+            save_cache(cache, cache_path)
     folds = fold_indices(len(cache.names), args.folds, config.seed) if cache is not None else []
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for what, variant in steps:

@@ -11,7 +11,6 @@ model is judged on its own validation photos and their damaged copies. Saves not
 
 from __future__ import annotations
 
-import __main__
 import argparse
 from pathlib import Path
 
@@ -32,9 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = train.TrainConfig()
-    # `python -m aescull.train` pickled the cache with its classes in __main__.
-    __main__.Frozen, __main__.Cache = train.Frozen, train.Cache
-    cache = train.Cache(**torch.load(args.cache, weights_only=False))
+    cache = train.load_cache(args.cache)
     folds = train.fold_indices(len(cache.names), args.folds, config.seed)
     pyramid_oof = train.out_of_fold(args.runs / "results.jsonl", "spp", cache.names)
     columns = ("srcc", "plcc", "accuracy", "pair_accuracy")

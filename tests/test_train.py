@@ -1,15 +1,30 @@
-"""The training helpers that need no data: the taps' kernel head."""
+"""The training helpers that need no data: the taps' kernel head, the score line and the feature cache."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from aescull.evaluate import spearman
 from aescull.model import ModelConfig, SPPNet
-from aescull.train import ALL_BLOCKS, TAP_PAIR_MARGIN, choose_score_line, fit_kernel_ridge, install_kernel, tap_columns
+from aescull.train import (
+    ALL_BLOCKS,
+    TAP_PAIR_MARGIN,
+    Cache,
+    Frozen,
+    choose_score_line,
+    fit_kernel_ridge,
+    install_kernel,
+    load_cache,
+    save_cache,
+    tap_columns,
+)
 
 
 def synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -97,3 +112,28 @@ def test_the_score_line_follows_a_model_that_runs_low() -> None:
     assert abs(line - (good_line - 0.04)) < 0.02
     good = y >= good_line
     assert np.mean((scores >= line) == good) > np.mean((scores >= good_line) == good) + 0.02
+
+
+def test_the_feature_cache_reads_back_in_another_process(tmp_path: Path) -> None:
+    """The cache holds tensors, lists and strings, not pickled classes: a script other than the
+    one that wrote it (a bench) loads it with weights_only=True, and nothing is lost."""
+    frozen = [Frozen(torch.randn(8, 6, 4).half(), torch.randn(20)) for _ in range(3)]
+    cache = Cache(["a.jpg", "b.jpg"], np.array([41.5, 72.0]), frozen[:2], frozen[1:], frozen[:1], frozen[2:], [0], ["blur"])
+    path = tmp_path / "cache.pt"
+    save_cache(cache, path)
+    loaded = load_cache(path)
+    assert loaded.names == cache.names and loaded.pair_kind == ["blur"] and loaded.pair_source == [0]
+    assert np.array_equal(loaded.mos, cache.mos)
+    for field in ("plain", "mirrored", "pair_original", "pair_degraded"):
+        for got, want in zip(getattr(loaded, field), getattr(cache, field), strict=True):
+            assert torch.equal(got.activations, want.activations) and torch.equal(got.statistics, want.statistics)
+    other = subprocess.run([sys.executable, "-c", f"import torch; print(len(torch.load({str(path)!r}, weights_only=True)['plain']))"],
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0 and other.stdout.strip() == "2", other.stderr
+
+
+def test_an_old_pickled_cache_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    torch.save({"plain": [Frozen(torch.zeros(1), torch.zeros(1))]}, path)
+    with pytest.raises(SystemExit, match="delete it to rebuild"):
+        load_cache(path)
