@@ -4,7 +4,7 @@ copies ranked below their originals, per (share, margin) of the squared hinge.
     python bench/damage_trade.py [--runs runs] [--cache runs/cache-f12-all-taps.pt] 0:0.1 0.2:0.1 1:0.1 1:0.05
 
 Runs the shipped ``--plan stack`` procedure (kernel width and strength by inner CV, blend weight
-on out-of-fold scores) on the pyramid fold models that ``python -m aescull.train --plan cv:spp``
+and score line on out-of-fold scores) on the pyramid fold models that ``python -m aescull.train --plan cv:spp``
 saved in --runs, changing only ``aescull.train``'s DAMAGE_SHARE and TAP_PAIR_MARGIN; each fold
 model is judged on its own validation photos and their damaged copies. Saves nothing.
 """
