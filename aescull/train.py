@@ -45,7 +45,7 @@ DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "phot
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 10
+    epochs: int = 20
     batch_size: int = 16
     pairs_per_step: int = 4
     trunk_lr: float = 1e-4
