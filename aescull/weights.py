@@ -17,7 +17,7 @@ from aescull.model import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "a29476222a7ec4c3e3c0f67e28c679b920042cee25dcdf83348cb42066aa2dd7"
+WEIGHTS_SHA256 = "29a03720c006fb1bf8912ead905bba3f59747bfcf436413c7ab517886f72c7ee"
 
 
 class WeightsError(RuntimeError):
