@@ -44,8 +44,7 @@ def main() -> None:
             val_idx, train_idx, threshold = train.fold_split(cache, folds, fold)
             pyramid = load_model(args.runs / f"spp-fold{fold}.pt").model
             stacked, chosen = train.stack_taps(pyramid, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
-            with torch.inference_mode():
-                metrics, _ = train.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])
+            metrics, _ = train.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])
             rows.append([metrics[c] for c in columns] + [chosen["tap_weight"]])
             print(f"{share} {margin} {fold} " + " ".join(f"{v:.4f}" for v in rows[-1]), flush=True)
         print(f"{share} {margin} mean " + " ".join(f"{v:.4f}" for v in np.mean(rows, 0)), flush=True)
