@@ -1,12 +1,13 @@
 """How much the taps' head should heed the damage pairs: agreement with people against damaged
 copies ranked below their originals, per (share, margin) of the squared hinge.
 
-    python bench/damage_trade.py [--runs runs] [--cache runs/cache-f12-all-taps.pt] 0:0.1 0.2:0.1 1:0.1 1:0.05
+    python bench/damage_trade.py [--runs runs] [--cache runs/cache-f12-all-taps.pt] [--tag -e20] 0:0.1 0.2:0.1 1:0.1 1:0.05
 
 Runs the shipped ``--plan stack`` procedure (kernel width and strength by inner CV, blend weight
 and score line on out-of-fold scores) on the pyramid fold models that ``python -m aescull.train --plan cv:spp``
-saved in --runs, changing only ``aescull.train``'s DAMAGE_SHARE and TAP_PAIR_MARGIN; each fold
-model is judged on its own validation photos and their damaged copies. Saves nothing.
+saved in --runs (with --tag, those of a run given that --tag), changing only ``aescull.train``'s
+DAMAGE_SHARE and TAP_PAIR_MARGIN; each fold model is judged on its own validation photos and
+their damaged copies. Saves nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("settings", nargs="+", help="SHARE:MARGIN, e.g. 0.2:0.1 (share 0 is labels only)")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--cache", type=Path, default=Path("runs/cache-f12-all-taps.pt"))
+    parser.add_argument("--tag", default="", help="the --tag the fold models were trained with")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -33,7 +35,7 @@ def main() -> None:
     config = train.TrainConfig()
     cache = train.load_cache(args.cache)
     folds = train.fold_indices(len(cache.names), args.folds, config.seed)
-    pyramid_oof = train.out_of_fold(args.runs / "results.jsonl", "spp", cache.names)
+    pyramid_oof = train.out_of_fold(args.runs / "results.jsonl", f"spp{args.tag}", cache.names)
     columns = ("srcc", "plcc", "accuracy", "pair_accuracy")
     print("share margin fold " + " ".join(columns) + " tap_weight", flush=True)
     for setting in args.settings:
@@ -42,7 +44,7 @@ def main() -> None:
         rows = []
         for fold in range(args.folds):
             val_idx, train_idx, threshold = train.fold_split(cache, folds, fold)
-            pyramid = load_model(args.runs / f"spp-fold{fold}.pt").model
+            pyramid = load_model(args.runs / f"spp{args.tag}-fold{fold}.pt").model
             stacked, chosen = train.stack_taps(pyramid, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
             metrics, _ = train.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])
             rows.append([metrics[c] for c in columns] + [chosen["tap_weight"]])
