@@ -164,6 +164,7 @@ def save_cache(cache: Cache, path: Path) -> None:
 
 
 def load_cache(path: Path) -> Cache:
+    """The cache ``save_cache`` wrote; an older, pickled one is refused rather than half-read."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -507,6 +508,11 @@ def fold_indices(count: int, folds: int, seed: int) -> list[np.ndarray]:
     return [np.sort(permutation[f::folds]) for f in range(folds)]
 
 
+def fold_checkpoint(runs: Path, variant: str, fold: int) -> Path:
+    """Where a fold model is saved, so the benches find what training wrote."""
+    return runs / f"{variant}-fold{fold}.pt"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -546,7 +552,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics, predicted = evaluate_fold(model, cache, val_idx, threshold, config.frozen_blocks, chosen.get("good_score"))
         # The fold's own "good" line, so `aescull.evaluate --weights` on it reproduces the fold's accuracy.
         meta = {"fold": fold, "folds": args.folds, "seed": config.seed, "good_threshold": threshold / 100.0, **chosen}
-        save_checkpoint(model, args.results.parent / f"{name}-fold{fold}.pt", meta)
+        save_checkpoint(model, fold_checkpoint(args.results.parent, name, fold), meta)
         seconds = {} if started is None else {"seconds": round(time.time() - started)}
         record = {"variant": name, **facts, "fold": fold, **seconds, **chosen, **metrics,
                   "predictions": {cache.names[i]: float(p) for i, p in zip(val_idx, predicted)}}
@@ -577,7 +583,7 @@ def main(argv: list[str] | None = None) -> None:
             pyramid_oof = out_of_fold(args.results, f"spp{args.tag}", cache.names)
             for f in range(args.folds):
                 val_idx, train_idx, threshold = fold_split(cache, folds, f)
-                base = load_model(args.results.parent / f"spp{args.tag}-fold{f}.pt").model
+                base = load_model(fold_checkpoint(args.results.parent, f"spp{args.tag}", f)).model
                 stacked, chosen = stack_taps(base, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
                 finish_fold(stacked, f"stack{args.tag}", f, val_idx, threshold, chosen, {})
             continue

@@ -21,7 +21,7 @@ import torch
 
 from aescull.decode import decode
 from aescull.evaluate import agreement, good_lines
-from aescull.train import DEFAULT_DATA, TrainConfig, fold_indices
+from aescull.train import DEFAULT_DATA, TrainConfig, fold_checkpoint, fold_indices
 from aescull.weights import load_model
 
 
@@ -39,8 +39,8 @@ def main() -> None:
         rows = list(csv.DictReader(handle))
     mos = np.array([float(row["mos"]) for row in rows])
     folds = fold_indices(len(rows), args.folds, TrainConfig.seed)
-    models = {f: load_model(args.runs / f"{args.variant}-fold{f}.pt") for f in range(args.folds)
-              if (args.runs / f"{args.variant}-fold{f}.pt").is_file()}
+    saved = {f: fold_checkpoint(args.runs, args.variant, f) for f in range(args.folds)}
+    models = {f: load_model(path) for f, path in saved.items() if path.is_file()}
     print(f"{len(models)} fold models; accuracy at each fold model's own good lines (training median, score line)")
     print(f"{'max_side':>8} {'SRCC':>7} {'PLCC':>7} {'acc':>6} {'ms/photo':>9}")
     for side in (int(s) for s in args.sizes.split(",")):
