@@ -1,11 +1,13 @@
 """Choose the working size: cross-validated SRCC and model milliseconds per photo, per size.
 
-    python bench/working_size.py [--data ../shared/data/clive-dev] [--runs runs] [--sizes 256,320,384,448,512]
+    python bench/working_size.py [--data ../shared/data/clive-dev] [--runs runs] [--variant spp] [--sizes 256,320,384,448,512]
 
-Uses the fold models that ``python -m aescull.train --plan cv:spp`` saves (runs/spp-foldK.pt):
-each scores only its own validation fold, decoded by the same code as ``aescull score`` at
-each working size; the folds' predictions are pooled into one SRCC per size. Times are the
-model's forward pass alone, batch 1, on this machine's threads (median per photo).
+Uses the fold models that ``python -m aescull.train`` saves as runs/VARIANT-foldK.pt (``spp``
+from ``--plan cv:spp``; ``stack`` from ``--plan stack``, the shipped recipe with its taps' head;
+a ``--tag`` run's names carry the tag, e.g. ``stack-e20``): each scores only its own
+validation fold, decoded by the same code as ``aescull score`` at each working size; the folds'
+predictions are pooled into one SRCC per size. Times are the model's forward pass alone,
+batch 1, on this machine's threads (median per photo).
 """
 
 from __future__ import annotations
