@@ -175,16 +175,21 @@ def load_cache(path: Path) -> Cache:
     return Cache(**state)
 
 
+def read_labels(data: Path) -> tuple[list[str], np.ndarray]:
+    """The photos' file names and MOS in labels.csv's order, which the folds index."""
+    with open(data / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row["filename"] for row in rows], np.array([float(row["mos"]) for row in rows])
+
+
 def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: int, log) -> Cache:
     model = SPPNet(ModelConfig(taps=ALL_BLOCKS, tap_copy_from=config.frozen_blocks))
     model.trunk.load_state_dict(imagenet_trunk_state())
     load_imagenet_tap_copy(model)
     model.eval()
     rng = np.random.default_rng(config.seed)
-    with open(data / "labels.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    names = [row["filename"] for row in rows]
-    cache = Cache(names, np.array([float(row["mos"]) for row in rows]), [], [], [], [], [], [])
+    names, mos = read_labels(data)
+    cache = Cache(names, mos, [], [], [], [], [], [])
     started = time.time()
     sources = [(i, data / "images" / name) for i, name in enumerate(names)]
     if photos is not None and photos.is_dir():
@@ -497,8 +502,7 @@ def stamp_checkpoint(path: Path, results: Path, data: Path) -> None:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     checkpoint["meta"]["cv"] = cv_summary(results)
     checkpoint["meta"]["code_version"] = f"aescull {__version__} (git {git_commit()})"
-    with open(data / "labels.csv", newline="") as handle:
-        checkpoint["meta"]["good_threshold"] = float(np.median([float(row["mos"]) for row in csv.DictReader(handle)])) / 100.0
+    checkpoint["meta"]["good_threshold"] = float(np.median(read_labels(data)[1])) / 100.0
     torch.save(checkpoint, path)
     print(f"stamped {path}: {checkpoint['meta']['cv']}")
 

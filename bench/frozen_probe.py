@@ -14,7 +14,6 @@ decodes them; every strength and width is chosen inside each training split.
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,7 +24,7 @@ import torch
 from aescull.decode import decode
 from aescull.evaluate import spearman
 from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
-from aescull.train import DEFAULT_DATA, KERNEL_TAPS, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state
+from aescull.train import DEFAULT_DATA, KERNEL_TAPS, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state, read_labels
 
 BLOCKS = len(EfficientNetLite0Trunk.block_channels)
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
@@ -87,13 +86,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with open(args.data / "labels.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    y = np.array([float(row["mos"]) for row in rows]) / 100.0
+    names, mos = read_labels(args.data)
+    y = mos / 100.0
     started = time.time()
-    pooled, taps = frozen_features(args.data, [row["filename"] for row in rows], ModelConfig().max_side)
-    print(f"{len(rows)} photos, features in {time.time() - started:.0f} s")
-    folds = fold_indices(len(rows), 5, 0)
+    pooled, taps = frozen_features(args.data, names, ModelConfig().max_side)
+    print(f"{len(names)} photos, features in {time.time() - started:.0f} s")
+    folds = fold_indices(len(names), 5, 0)
 
     def blocks(indices: tuple[int, ...]) -> np.ndarray:
         return np.stack([np.concatenate([photo[i] for i in indices]) for photo in taps])

@@ -13,7 +13,6 @@ batch 1, on this machine's threads (median per photo).
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 
 from aescull.decode import decode
 from aescull.evaluate import agreement, good_lines
-from aescull.train import DEFAULT_DATA, TrainConfig, fold_checkpoint, fold_indices
+from aescull.train import DEFAULT_DATA, TrainConfig, fold_checkpoint, fold_indices, read_labels
 from aescull.weights import load_model
 
 
@@ -37,10 +36,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with open(args.data / "labels.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    mos = np.array([float(row["mos"]) for row in rows])
-    folds = fold_indices(len(rows), args.folds, TrainConfig.seed)
+    names, mos = read_labels(args.data)
+    folds = fold_indices(len(names), args.folds, TrainConfig.seed)
     saved = {f: fold_checkpoint(args.runs, args.variant, f) for f in range(args.folds)}
     models = {f: load_model(path) for f, path in saved.items() if path.is_file()}
     print(f"{len(models)} fold models; accuracy at each fold model's own good lines (training median, score line)")
@@ -51,7 +48,7 @@ def main() -> None:
             val = folds[fold]
             fold_pred = []
             for index in val:
-                pixels = decode(args.data / "images" / rows[index]["filename"], side).pixels[None]
+                pixels = decode(args.data / "images" / names[index], side).pixels[None]
                 with torch.inference_mode():
                     started = time.perf_counter()
                     fold_pred.append(float(loaded.model(pixels)))
