@@ -94,7 +94,7 @@ def main() -> None:
     targets = torch.tensor(mos / 100.0, dtype=torch.float32)
     paths = [args.data / "images" / name for name in names]
     native = [decode(path, 0).pixels for path in paths]  # crops at the photo's own pixel scale
-    photos = [decode(path, PLAIN.max_side).pixels for path in paths]
+    photos = [pixels if max(pixels.shape) <= PLAIN.max_side else decode(path, PLAIN.max_side).pixels for pixels, path in zip(native, paths)]
     folds = fold_indices(len(names), 5, 0)
     for fold in (int(f) for f in args.folds.split(",")):
         val_idx = folds[fold]
