@@ -447,11 +447,11 @@ def stack_taps(
     return stacked.eval(), chosen
 
 
-def fold_split(cache: Cache, folds: list[np.ndarray], fold: int) -> tuple[np.ndarray, np.ndarray, float]:
+def fold_split(mos: np.ndarray, folds: list[np.ndarray], fold: int) -> tuple[np.ndarray, np.ndarray, float]:
     """One fold's validation and training photos, and the training photos' median MOS (the "good" line)."""
     val_idx = folds[fold]
-    train_idx = np.setdiff1d(np.arange(len(cache.names)), val_idx)
-    return val_idx, train_idx, float(np.median(cache.mos[train_idx]))
+    train_idx = np.setdiff1d(np.arange(len(mos)), val_idx)
+    return val_idx, train_idx, float(np.median(mos[train_idx]))
 
 
 def out_of_fold(results: Path, variant: str, names: list[str]) -> np.ndarray:
@@ -586,7 +586,7 @@ def main(argv: list[str] | None = None) -> None:
         if what == "stack":
             pyramid_oof = out_of_fold(args.results, f"spp{args.tag}", cache.names)
             for f in range(args.folds):
-                val_idx, train_idx, threshold = fold_split(cache, folds, f)
+                val_idx, train_idx, threshold = fold_split(cache.mos, folds, f)
                 base = load_model(fold_checkpoint(args.results.parent, f"spp{args.tag}", f)).model
                 stacked, chosen = stack_taps(base, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
                 finish_fold(stacked, f"stack{args.tag}", f, val_idx, threshold, chosen, {})
@@ -616,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         selected = range(args.folds) if what == "cv" else [int(what.removeprefix("fold"))]
         for f in selected:
-            val_idx, train_idx, threshold = fold_split(cache, folds, f)
+            val_idx, train_idx, threshold = fold_split(cache.mos, folds, f)
             started = time.time()
             model = train_model(cache, train_idx, variants[variant], config, log)
             facts = {"frozen_blocks": config.frozen_blocks, "epochs": config.epochs, "ranking_weight": config.ranking_weight}

@@ -43,7 +43,7 @@ def main() -> None:
         train.DAMAGE_SHARE, train.TAP_PAIR_MARGIN = share, margin
         rows = []
         for fold in range(args.folds):
-            val_idx, train_idx, threshold = train.fold_split(cache, folds, fold)
+            val_idx, train_idx, threshold = train.fold_split(cache.mos, folds, fold)
             pyramid = load_model(train.fold_checkpoint(args.runs, f"spp{args.tag}", fold)).model
             stacked, chosen = train.stack_taps(pyramid, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
             metrics, _ = train.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])

@@ -31,7 +31,16 @@ import torch.nn.functional as F
 from aescull.decode import decode
 from aescull.evaluate import agreement
 from aescull.model import ModelConfig, SPPNet
-from aescull.train import DEFAULT_DATA, choose_score_line, fold_indices, imagenet_trunk_state, read_labels, set_train_mode
+from aescull.train import (
+    DEFAULT_DATA,
+    TrainConfig,
+    choose_score_line,
+    fold_indices,
+    fold_split,
+    imagenet_trunk_state,
+    read_labels,
+    set_train_mode,
+)
 
 PLAIN = ModelConfig(pyramid_bins=(1,), pooling="avg", reduce_channels=0, hidden=0, layer_norm=False)
 EPOCHS, BATCH, CROP = 8, 16, 384
@@ -95,13 +104,11 @@ def main() -> None:
     paths = [args.data / "images" / name for name in names]
     native = [decode(path, 0).pixels for path in paths]  # crops at the photo's own pixel scale
     photos = [pixels if max(pixels.shape) <= PLAIN.max_side else decode(path, PLAIN.max_side).pixels for pixels, path in zip(native, paths)]
-    folds = fold_indices(len(names), 5, 0)
+    folds = fold_indices(len(names), 5, TrainConfig.seed)
     for fold in (int(f) for f in args.folds.split(",")):
-        val_idx = folds[fold]
-        train_idx = np.setdiff1d(np.arange(len(names)), val_idx)
-        good_line = float(np.median(mos[train_idx]))
+        val_idx, train_idx, good_line = fold_split(mos, folds, fold)
         started = time.time()
-        model = train_plain(native, targets, train_idx, seed=0, log=print)
+        model = train_plain(native, targets, train_idx, seed=TrainConfig.seed, log=print)
         train_seconds = time.time() - started
         score_line = choose_score_line(whole_photo_scores(model, photos, train_idx), mos[train_idx], good_line)
         metrics = agreement(whole_photo_scores(model, photos, val_idx), mos[val_idx], good_line, score_line)
