@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aescull import train
+from training import fit as train
 from aescull.weights import load_model
 
 

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from aescull.decode import decode
-from aescull.evaluate import spearman
+from evaluation.evaluate import spearman
 from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
-from aescull.train import DEFAULT_DATA, KERNEL_TAPS, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state, read_labels
+from training.fit import DEFAULT_DATA, KERNEL_TAPS, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state, read_labels
 
 BLOCKS = len(EfficientNetLite0Trunk.block_channels)
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)

@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 from aescull.decode import decode
-from aescull.evaluate import agreement
+from evaluation.evaluate import agreement
 from aescull.model import ModelConfig, SPPNet
-from aescull.train import (
+from training.fit import (
     DEFAULT_DATA,
     TrainConfig,
     choose_score_line,

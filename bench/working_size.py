@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from aescull.decode import decode
-from aescull.evaluate import agreement, good_lines
-from aescull.train import DEFAULT_DATA, TrainConfig, fold_checkpoint, fold_indices, read_labels
+from evaluation.evaluate import agreement, good_lines
+from training.fit import DEFAULT_DATA, TrainConfig, fold_checkpoint, fold_indices, read_labels
 from aescull.weights import load_model
 
 

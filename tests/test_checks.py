@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from aescull import checks, degrade
+from aescull import checks
+from training import degrade
 from aescull.checks import Checks, measure, reasons_for
 from aescull.decode import decode
 from tests.conftest import sharp_scene
@@ -140,7 +141,7 @@ def test_decode_measures_a_png_from_the_same_decode(tmp_path: Path) -> None:
 def test_calibration_script_prints_its_tables_and_reprints_them_from_saved_measurements(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from aescull import checks_eval
+    from evaluation import checks_eval
 
     data = tmp_path / "data"
     (data / "photos").mkdir(parents=True)

@@ -15,7 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 import aescull
-from aescull import actions, degrade
+from aescull import actions
+from training import degrade
 from aescull.checks import Checks
 from aescull.cli import app
 from aescull.decide import CullRule, select_culled

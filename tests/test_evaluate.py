@@ -35,7 +35,7 @@ def labelled_folder(tmp_path: Path, plumbing_weights: Path) -> tuple[Path, Path,
 
 def evaluate(weights: Path, labels: Path, images: Path) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "aescull.evaluate", "--weights", str(weights), "--labels", str(labels), "--images", str(images), "--threads", "1"],
+        [sys.executable, "-m", "evaluation.evaluate", "--weights", str(weights), "--labels", str(labels), "--images", str(images), "--threads", "1"],
         capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,7 @@ from burst_scenes import SCENES, scene_pixels
 from PIL import Image
 
 from aescull.decode import read_exif
-from aescull.groups_eval import TruthRow, grouping_scores, make_bursts, read_truth
+from evaluation.groups_eval import TruthRow, grouping_scores, make_bursts, read_truth
 from tests.conftest import REPO
 
 
@@ -90,7 +90,7 @@ def test_pairwise_precision_recall_and_best_kept() -> None:
 
 def test_evaluate_command_prints_the_figures(library: Path, plumbing_weights: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "aescull.groups_eval", "evaluate", str(library), "--weights", str(plumbing_weights), "--max-side", "128", "--threads", "1"],
+        [sys.executable, "-m", "evaluation.groups_eval", "evaluate", str(library), "--weights", str(plumbing_weights), "--max-side", "128", "--threads", "1"],
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from aescull import degrade
+from training import degrade
 from aescull.decode import decode
 from aescull.model import ModelConfig, SPPNet, spatial_pyramid_pool
 from aescull.weights import WEIGHTS_SHA256, WeightsError, load_model, save_checkpoint

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from aescull.evaluate import spearman
+from evaluation.evaluate import spearman
 from aescull.model import ModelConfig, SPPNet
-from aescull.train import (
+from training.fit import (
     ALL_BLOCKS,
     TAP_PAIR_MARGIN,
     Cache,

@@ -34,8 +34,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from aescull import __version__, degrade
-from aescull.evaluate import agreement, spearman
+from aescull import __version__
+from training import degrade
+from evaluation.evaluate import agreement, spearman
 from aescull.model import TAP_NORM_EPS, EfficientNetLite0Trunk, ModelConfig, SPPNet, gaussian_similarity
 from aescull.weights import load_model, save_checkpoint
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aescull import degrade
+from training import degrade
 from aescull.decode import decode
 from aescull.scoring import score_paths
 from aescull.weights import LoadedModel, load_model

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from aescull import degrade
+from training import degrade
 
 
 

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from aescull import checks, degrade
+from aescull import checks
+from training import degrade
 
 Variant = Callable[[Image.Image], Image.Image]
 
