@@ -39,7 +39,7 @@ _LENGTH = _LAYOUT + 2 * COLOUR_SIDE * COLOUR_SIDE
 # "flat": its layout is mostly noise, so it is made to look less like everything, never more.
 MIN_CONTRAST = 0.02
 # Similarity lost per unit of mean colour difference. Measured on the synthetic bursts of
-# aescull.groups_eval (seeds 0-2): burst frames differ by about 0.01 (exposure and blur barely
+# evaluation.groups_eval (seeds 0-2): burst frames differ by about 0.01 (exposure and blur barely
 # move a colour share), while two landscapes with the same bright-sky-over-field layout
 # (correlation up to 0.79) differ by 0.03-0.05 (grey sky and green grass against blue sky and
 # yellow grass), and a grey lamp and a green leaf by far more.

@@ -1,11 +1,11 @@
 """How much the taps' head should heed the damage pairs: agreement with people against damaged
 copies ranked below their originals, per (share, margin) of the squared hinge.
 
-    python bench/damage_trade.py [--runs runs] [--cache runs/cache-f12-all-taps.pt] [--tag -e20] 0:0.1 0.2:0.1 1:0.1 1:0.05
+    python -m bench.damage_trade [--runs runs] [--cache runs/cache-f12-all-taps.pt] [--tag -e20] 0:0.1 0.2:0.1 1:0.1 1:0.05
 
 Runs the shipped ``--plan stack`` procedure (kernel width and strength by inner CV, blend weight
-and score line on out-of-fold scores) on the pyramid fold models that ``python -m aescull.train --plan cv:spp``
-saved in --runs (with --tag, those of a run given that --tag), changing only ``aescull.train``'s
+and score line on out-of-fold scores) on the pyramid fold models that ``python -m training --plan cv:spp``
+saved in --runs (with --tag, those of a run given that --tag), changing only ``training.kernel``'s
 DAMAGE_SHARE and TAP_PAIR_MARGIN; each fold model is judged on its own validation photos and
 their damaged copies. Saves nothing.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training import fit as train
 from aescull.weights import load_model
+from training import cv, data, fit, kernel
 
 
 def main() -> None:
@@ -32,21 +32,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    config = train.TrainConfig()
-    cache = train.load_cache(args.cache)
-    folds = train.fold_indices(len(cache.names), args.folds, config.seed)
-    pyramid_oof = train.out_of_fold(args.runs / "results.jsonl", f"spp{args.tag}", cache.names)
+    config = fit.TrainConfig()
+    cache = data.load_cache(args.cache)
+    folds = cv.fold_indices(len(cache.names), args.folds, config.seed)
+    pyramid_oof = cv.out_of_fold(args.runs / "results.jsonl", f"spp{args.tag}", cache.names)
     columns = ("srcc", "plcc", "accuracy", "pair_accuracy")
     print("share margin fold " + " ".join(columns) + " tap_weight", flush=True)
     for setting in args.settings:
         share, margin = (float(part) for part in setting.split(":"))
-        train.DAMAGE_SHARE, train.TAP_PAIR_MARGIN = share, margin
+        kernel.DAMAGE_SHARE, kernel.TAP_PAIR_MARGIN = share, margin
         rows = []
         for fold in range(args.folds):
-            val_idx, train_idx, threshold = train.fold_split(cache.mos, folds, fold)
-            pyramid = load_model(train.fold_checkpoint(args.runs, f"spp{args.tag}", fold)).model
-            stacked, chosen = train.stack_taps(pyramid, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
-            metrics, _ = train.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])
+            val_idx, train_idx, threshold = cv.fold_split(cache.mos, folds, fold)
+            pyramid = load_model(cv.fold_checkpoint(args.runs, f"spp{args.tag}", fold)).model
+            stacked, chosen = kernel.stack_taps(pyramid, cache, train_idx, pyramid_oof[train_idx], config.frozen_blocks, config.seed)
+            metrics, _ = fit.evaluate_fold(stacked, cache, val_idx, threshold, config.frozen_blocks, chosen["good_score"])
             rows.append([metrics[c] for c in columns] + [chosen["tap_weight"]])
             print(f"{share} {margin} {fold} " + " ".join(f"{v:.4f}" for v in rows[-1]), flush=True)
         print(f"{share} {margin} mean " + " ".join(f"{v:.4f}" for v in np.mean(rows, 0)), flush=True)

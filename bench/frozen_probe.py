@@ -1,10 +1,10 @@
 """How hard are our folds? Frozen ImageNet EfficientNet-Lite0 features and a ridge regression.
 
-    python bench/frozen_probe.py [--data ../shared/data/clive-dev]
+    python -m bench.frozen_probe --data ../shared/data/clive-dev
 
 The issue quotes SRCC ~0.77 for "a frozen ImageNet EfficientNet-Lite0 with global average
 pooling and a ridge regression" on held-back photos of the same database. This runs that
-baseline on our 5 folds (seed 0, as ``python -m aescull.train``), so our cross-validated figures
+baseline on our 5 folds (seed 0, as ``python -m training``), so our cross-validated figures
 can be read against the held-back ones; then the per-channel mean and spread of every block's
 output (the model's "taps"), through the same ridge and through the kernel ridge head the
 model ships, which is how the taps earned their head. Photos are decoded as ``aescull score``
@@ -22,9 +22,12 @@ import numpy as np
 import torch
 
 from aescull.decode import decode
-from evaluation.evaluate import spearman
 from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
-from training.fit import DEFAULT_DATA, KERNEL_TAPS, TrainConfig, choose_kernel, fit_kernel_ridge, fold_indices, imagenet_trunk_state, read_labels
+from training.cv import fold_indices
+from training.data import imagenet_trunk_state, read_labels
+from training.fit import TrainConfig
+from training.kernel import KERNEL_TAPS, choose_kernel, fit_kernel_ridge
+from training.metrics import spearman
 
 BLOCKS = len(EfficientNetLite0Trunk.block_channels)
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
@@ -82,7 +85,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: list[np.ndarray], fit: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, required=True, help="clive-dev: labels.csv and images/")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

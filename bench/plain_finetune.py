@@ -1,12 +1,12 @@
 """The issue's floor, on our folds: a plain fine-tune of EfficientNet-Lite0, trained as the issue describes.
 
-    python bench/plain_finetune.py [--folds 0,1,2,3,4] [--results plain.jsonl]
+    python -m bench.plain_finetune --data ../shared/data/clive-dev [--folds 0,1,2,3,4] [--results plain.jsonl]
 
 The issue sets its floor (SRCC ~0.85, PLCC ~0.88, accuracy ~0.84 on held-back photos) with this
 recipe: ImageNet EfficientNet-Lite0, global average pooling of its 1,280 output channels and a
 linear head; 8 epochs of random 384x384 crops and horizontal flips, batch 16, AdamW 1e-4
 backbone / 3e-4 head, cosine schedule, L1 loss on MOS/100, BatchNorm statistics frozen. This
-trains exactly that on the same 5 folds as ``python -m aescull.train`` (seed 0) and scores
+trains exactly that on the same 5 folds as ``python -m training`` (seed 0) and scores
 each fold's validation photos whole, as ``aescull score`` decodes them (crops for training
 come from the photos at full size, 500x500 but for two larger ones), so the shipped model's
 cross-validated figures can be read against the floor recipe on the same photos. "Good" is MOS
@@ -29,18 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from aescull.decode import decode
-from evaluation.evaluate import agreement
 from aescull.model import ModelConfig, SPPNet
-from training.fit import (
-    DEFAULT_DATA,
-    TrainConfig,
-    choose_score_line,
-    fold_indices,
-    fold_split,
-    imagenet_trunk_state,
-    read_labels,
-    set_train_mode,
-)
+from training.cv import fold_indices, fold_split
+from training.data import imagenet_trunk_state, read_labels
+from training.fit import TrainConfig, set_train_mode
+from training.metrics import agreement, choose_score_line
 
 PLAIN = ModelConfig(pyramid_bins=(1,), pooling="avg", reduce_channels=0, hidden=0, layer_norm=False)
 EPOCHS, BATCH, CROP = 8, 16, 384
@@ -93,7 +86,7 @@ def whole_photo_scores(model: SPPNet, photos: list[torch.Tensor], indices: np.nd
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, required=True, help="clive-dev: labels.csv and images/")
     parser.add_argument("--folds", default="0,1,2,3,4")
     parser.add_argument("--results", type=Path, default=Path("plain-finetune.jsonl"))
     parser.add_argument("--threads", type=int, default=2)

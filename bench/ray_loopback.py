@@ -1,6 +1,6 @@
 """Both engines on the same generated photos: are the rows the same, and how fast is each here?
 
-    python -m tests.ray_loopback_benchmark --images 2000 --workdir /tmp/aescull-bench
+    python -m bench.ray_loopback --images 2000 --workdir /tmp/aescull-bench
 
 Starts a two-node Ray cluster on 127.0.0.1 (ray.cluster_utils, one CPU per node unless
 --cpus-per-node), runs `aescull score` once locally and once with `--engine ray --address`,

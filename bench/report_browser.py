@@ -1,12 +1,12 @@
 """How fast a big report opens and scrolls in headless Chromium (a measurement, not a test).
 
-    python -m tests.bench_report make-library /tmp/lib5000 --count 5000
+    python -m bench.report_browser make-library /tmp/lib5000 --count 5000
     aescull report /tmp/lib5000 -o /tmp/r5000/report.html
-    python -m tests.bench_report measure /tmp/r5000/report.html
+    python -m bench.report_browser measure /tmp/r5000/report.html
 
 or, where the CPU is too busy to decode 5,000 photos first, the same page without scoring:
 
-    python -m tests.bench_report make-report /tmp/r5000/report.html --count 5000
+    python -m bench.report_browser make-report /tmp/r5000/report.html --count 5000
 
 ``measure`` loads the page through the DevTools protocol and prints the navigation timings
 (DOMContentLoaded, load, first contentful paint) with the CPU seconds Chromium's processes used
@@ -29,7 +29,6 @@ from PIL import Image, ImageChops
 
 from aescull.decode import Thumbnail
 from aescull.report import ReportWriter, ordered, tile_of
-
 from tests.chromium import DevTools
 
 SCROLL_SCRIPT = """
@@ -116,7 +115,7 @@ def make_report(target: Path, count: int, distinct: int, seed: int) -> None:
     with ReportWriter(target) as writer:
         for index, row in enumerate(rows):
             writer.spool.add(row["path"], thumbnails[index % len(thumbnails)])
-        writer.write(tiles, 0.4, f"{count} generated photos", "tests.bench_report", embed=False)
+        writer.write(tiles, 0.4, f"{count} generated photos", "bench.report_browser", embed=False)
     shutil.rmtree(library)
 
 

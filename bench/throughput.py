@@ -1,6 +1,6 @@
 """Throughput, memory and cache benchmark: aescull's pipeline against a naive baseline.
 
-    nice -n 19 python bench/throughput.py [--photos ../shared/data/photos] [--big 12] [--rounds 2]
+    nice -n 19 python -m bench.throughput [--photos ../shared/data/photos] [--big 12] [--rounds 2]
                                           [--work DIR] [--sweep] [--only photos,24mp,100mp,cache,startup]
 
 What it runs, each configuration in its own child process (forked from a parent that has

@@ -1,8 +1,8 @@
 """Choose the working size: cross-validated SRCC and model milliseconds per photo, per size.
 
-    python bench/working_size.py [--data ../shared/data/clive-dev] [--runs runs] [--variant spp] [--sizes 256,320,384,448,512]
+    python -m bench.working_size --data ../shared/data/clive-dev [--runs runs] [--variant spp] [--sizes 256,320,384,448,512]
 
-Uses the fold models that ``python -m aescull.train`` saves as runs/VARIANT-foldK.pt (``spp``
+Uses the fold models that ``python -m training`` saves as runs/VARIANT-foldK.pt (``spp``
 from ``--plan cv:spp``; ``stack`` from ``--plan stack``, the shipped recipe with its taps' head;
 a ``--tag`` run's names carry the tag, e.g. ``stack-e20``): each scores only its own
 validation fold, decoded by the same code as ``aescull score`` at each working size; the folds'
@@ -21,14 +21,17 @@ import numpy as np
 import torch
 
 from aescull.decode import decode
-from evaluation.evaluate import agreement, good_lines
-from training.fit import DEFAULT_DATA, TrainConfig, fold_checkpoint, fold_indices, read_labels
 from aescull.weights import load_model
+from evaluation.evaluate import good_lines
+from training.cv import fold_checkpoint, fold_indices
+from training.data import read_labels
+from training.fit import TrainConfig
+from training.metrics import agreement
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, required=True, help="clive-dev: labels.csv and images/")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument("--variant", default="spp")
     parser.add_argument("--folds", type=int, default=5)

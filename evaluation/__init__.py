@@ -1,0 +1,1 @@
+"""Measurements of the shipped model and the judges on data: agreement, grouping, checks (source checkout only)."""

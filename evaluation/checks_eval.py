@@ -1,12 +1,12 @@
 """Calibrate and check the thresholds of :mod:`aescull.checks` on data; print the tables.
 
-    python -m aescull.checks_eval --data ../shared/data [--save m.json | --load m.json]
+    python -m evaluation.checks_eval --data ../shared/data [--save m.json | --load m.json]
 
 - ``photos/`` (high-resolution originals): every photo is measured as it is and after each
   synthetic degradation at native resolution: Gaussian blur (sigma 1, 2, 4 px), horizontal
-  camera shake (a box of 9 or 17 px, the kernel of :func:`aescull.degrade.motion_blur`),
-  exposure shifts (-2, -1, +1, +2 stops, exactly :func:`aescull.degrade.exposure`) and
-  Gaussian noise (sigma 2, 4, 8 levels per channel, :func:`aescull.degrade.gaussian_noise`;
+  camera shake (a box of 9 or 17 px, the kernel of :func:`training.degrade.motion_blur`),
+  exposure shifts (-2, -1, +1, +2 stops, exactly :func:`training.degrade.exposure`) and
+  Gaussian noise (sigma 2, 4, 8 levels per channel, :func:`training.degrade.gaussian_noise`;
   that is about 0.67 times as much luminance noise, the ``noise`` column's scale).
   For each reason: how many copies of each level it flags (recall), the precision of its flags
   when the degraded copies are mixed with the 29 originals, and every flag it raises on the
@@ -38,6 +38,7 @@ from PIL import Image, ImageFilter
 
 from aescull import checks
 from training import degrade
+from training.metrics import spearman
 
 Variant = Callable[[Image.Image], Image.Image]
 
@@ -176,29 +177,8 @@ def clive_table(rows: list[dict]) -> list[str]:
     lines.append(f"{'any':<8} {len(any_flag):>8} {statistics.fmean(any_flag) if any_flag else float('nan'):>12.1f} {statistics.fmean(none):>11.1f}")
     for key in ("sharpness", "exposure", "clipped", "noise"):
         pairs = [(row[key], row["mos"]) for row in rows if row[key] is not None]
-        lines.append(f"Spearman rank correlation of {key} with MOS: {_spearman(pairs):+.2f} (n={len(pairs)})")
+        lines.append(f"Spearman rank correlation of {key} with MOS: {spearman(*np.asarray(pairs, dtype=np.float64).reshape(-1, 2).T):+.2f} (n={len(pairs)})")
     return lines
-
-
-def _spearman(pairs: list[tuple[float, float]]) -> float:
-    if len(pairs) < 2:
-        return float("nan")
-    values = np.asarray(pairs, dtype=np.float64)
-    ranks = [_ranks(values[:, column]) for column in (0, 1)]
-    if min(np.ptp(rank) for rank in ranks) == 0:
-        return float("nan")  # one side is constant: no order to correlate
-    return float(np.corrcoef(ranks[0], ranks[1])[0, 1])
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Average ranks, so ties (many photos with exposure 0) do not invent an order."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values))
-    for value in np.unique(values):
-        tied = values == value
-        ranks[tied] = ranks[tied].mean()
-    return ranks
 
 
 def cost_table(photos: Path, repeats: int = 5) -> list[str]:
@@ -255,8 +235,8 @@ def cost_table(photos: Path, repeats: int = 5) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m aescull.checks_eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="folder holding photos/ and clive-dev/")
+    parser = argparse.ArgumentParser(prog="python -m evaluation.checks_eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder holding photos/ and clive-dev/ (such as ../shared/data)")
     parser.add_argument("--save", type=Path, help="write the measurements to this JSON file")
     parser.add_argument("--load", type=Path, help="read measurements from this JSON file instead of measuring")
     parser.add_argument("--no-cost", action="store_true", help="skip the timing of a 24-MP image")

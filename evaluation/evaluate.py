@@ -1,12 +1,12 @@
 """How well do the shipped weights agree with people, and do they rank damaged copies lower?
 
-    python -m aescull.evaluate --labels LABELS.csv --images DIR [--pairs PHOTOS_DIR]
+    python -m evaluation.evaluate --labels LABELS.csv --images DIR [--pairs PHOTOS_DIR]
 
 ``--labels`` is a CSV with ``filename`` and ``mos`` (0-100) columns, as in the LIVE In the Wild
 database; the photos are scored through exactly the same path as ``aescull score``. Binary
 accuracy calls a photo good when its MOS is at or above the median MOS of the model's training
 data (stored in the checkpoint), and predicted good when its score is at or above the same value.
-``--pairs`` degrades every photo of a folder in each of the ways in :mod:`aescull.degrade` and
+``--pairs`` degrades every photo of a folder in each of the ways in :mod:`training.degrade` and
 counts how often the original scores higher.
 """
 
@@ -22,30 +22,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training import degrade
 from aescull.decode import decode
 from aescull.scoring import score_paths
 from aescull.weights import LoadedModel, load_model
+from training import degrade
+from training.metrics import agreement
 
 # For checkpoints that do not record their training median (clive-dev's is near 50).
 FALLBACK_GOOD_THRESHOLD = 0.5
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    rank_a, rank_b = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(rank_a, rank_b)[0, 1])
-
-
-def agreement(predicted: np.ndarray, mos: np.ndarray, threshold_mos: float, score_line: float | None = None) -> dict[str, float]:
-    """SRCC, PLCC and binary accuracy of scores in [0, 1] against MOS in [0, 100]: a photo is good
-    at MOS >= threshold_mos, and called good at a score >= score_line (by default threshold_mos / 100)."""
-    good = mos >= threshold_mos
-    called_good = predicted >= (threshold_mos / 100.0 if score_line is None else score_line)
-    return {
-        "srcc": spearman(predicted, mos),
-        "plcc": float(np.corrcoef(predicted, mos)[0, 1]),
-        "accuracy": float(np.mean(good == called_good)),
-    }
 
 
 def evaluate_labels(loaded: LoadedModel, labels: Path, images: Path, max_side: int | None) -> dict[str, float]:

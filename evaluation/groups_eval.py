@@ -1,7 +1,7 @@
 """Measure burst grouping on synthetic bursts made from real photos.
 
-    python -m aescull.groups_eval make /tmp/bursts                    # the photo folder + truth.csv
-    python -m aescull.groups_eval evaluate /tmp/bursts                # pairwise precision/recall, best kept
+    python -m evaluation.groups_eval make /tmp/bursts                    # the photo folder + truth.csv
+    python -m evaluation.groups_eval evaluate /tmp/bursts                # pairwise precision/recall, best kept
     aescull rank /tmp/bursts --groups -f table                        # what a user sees
 
 Each burst is one source photo shot 4-7 times a fraction of a second apart: every frame is
@@ -33,15 +33,6 @@ from PIL import Image, ImageFilter
 
 from training import degrade
 
-
-
-def _default_photos() -> Path:
-    """``../shared/data/photos`` next to the checkout (or next to a folder above it, for worktrees)."""
-    candidates = [folder / "shared" / "data" / "photos" for folder in Path(__file__).resolve().parents[1:]]
-    return next((path for path in candidates if path.is_dir()), candidates[1])
-
-
-DEFAULT_PHOTOS = _default_photos()
 TRUTH_FILE = "truth.csv"
 FRAME_SIDE = 1200  # long side of a generated frame: camera-like detail, quick to score
 SHOOT_START = datetime(2024, 6, 1, 9, 0, 0)
@@ -271,11 +262,11 @@ def _evaluate(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     from aescull.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
 
-    parser = argparse.ArgumentParser(prog="python -m aescull.groups_eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m evaluation.groups_eval", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     make = commands.add_parser("make", help="write a synthetic burst library and its truth.csv")
     make.add_argument("out", type=Path)
-    make.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="source photos (default: ../shared/data/photos)")
+    make.add_argument("--photos", type=Path, required=True, help="the source photos (such as ../shared/data/photos)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--bursts", type=int, default=None, help="at most this many bursts (default: one per source photo)")
     evaluate = commands.add_parser("evaluate", help="group a library made by `make` and compare with its truth.csv")

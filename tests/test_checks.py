@@ -11,10 +11,10 @@ import pytest
 from PIL import Image, ImageFilter
 
 from aescull import checks
-from training import degrade
 from aescull.checks import Checks, measure, reasons_for
 from aescull.decode import decode
 from tests.conftest import sharp_scene
+from training import degrade
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 
 import aescull
 from aescull import actions
-from training import degrade
 from aescull.checks import Checks
 from aescull.cli import app
 from aescull.decide import CullRule, select_culled
@@ -25,6 +24,7 @@ from aescull.weights import LoadedModel
 from aescull.writers import CHECK_COLUMNS, COLUMNS
 from tests.conftest import REPO, sharp_scene
 from tests.test_report import Page
+from training import degrade
 
 runner = CliRunner()
 EXPECTED_REASONS = {"blurry.jpg": "blurry", "dark.jpg": "dark", "fine.png": "", "sharp.jpg": ""}

@@ -1,4 +1,4 @@
-"""The synthetic burst generator and the grouping metrics behind `python -m aescull.groups_eval`."""
+"""The synthetic burst generator and the grouping metrics behind `python -m evaluation.groups_eval`."""
 
 from __future__ import annotations
 

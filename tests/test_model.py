@@ -7,14 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import BUNDLED_WEIGHTS, make_plumbing_model
 from PIL import Image, ImageDraw
 
-from training import degrade
 from aescull.decode import decode
 from aescull.model import ModelConfig, SPPNet, spatial_pyramid_pool
 from aescull.weights import WEIGHTS_SHA256, WeightsError, load_model, save_checkpoint
-
-from conftest import BUNDLED_WEIGHTS, make_plumbing_model
+from training import degrade
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_PHOTOS = REPO.parent / "shared" / "data" / "photos"

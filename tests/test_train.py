@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation.evaluate import spearman
 from aescull.model import ModelConfig, SPPNet
-from training.fit import (
-    ALL_BLOCKS,
-    TAP_PAIR_MARGIN,
-    Cache,
-    Frozen,
-    choose_score_line,
-    fit_kernel_ridge,
-    install_kernel,
-    load_cache,
-    save_cache,
-    tap_columns,
-)
+from training.data import ALL_BLOCKS, Cache, Frozen, load_cache, save_cache, tap_columns
+from training.kernel import TAP_PAIR_MARGIN, fit_kernel_ridge, install_kernel
+from training.metrics import choose_score_line, spearman
 
 
 def synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """Synthetic degradations a culler must rank below the original.
 
-Used by training (a ranking loss), by ``aescull.evaluate`` (degradation-pair accuracy) and by the
+Used by training (a ranking loss), by ``python -m evaluation.evaluate`` (degradation-pair accuracy) and by the
 property tests. Each function takes and returns an RGB PIL image and is deterministic.
 """
 
