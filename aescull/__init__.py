@@ -13,14 +13,14 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "score_paths", "load_model", "ScoreRecord"]
 
 if TYPE_CHECKING:
-    from aescull.record import ScoreRecord
-    from aescull.scoring import score_paths
-    from aescull.weights import load_model
+    from aescull.rows.record import ScoreRecord
+    from aescull.pipeline.local import score_paths
+    from aescull.model.checkpoint import load_model
 
 _LAZY = {
-    "score_paths": "aescull.scoring",
-    "ScoreRecord": "aescull.record",
-    "load_model": "aescull.weights",
+    "score_paths": "aescull.pipeline.local",
+    "ScoreRecord": "aescull.rows.record",
+    "load_model": "aescull.model.checkpoint",
 }
 
 

@@ -1,3 +1,3 @@
-from aescull.cli import app
+from aescull.cli.app import app
 
 app(prog_name="aescull")

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aescull.weights import load_model
+from aescull.model.checkpoint import load_model
 from training import cv, data, fit, kernel
 
 

@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from aescull.decode import decode
-from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
+from aescull.pipeline.decode import decode
+from aescull.model.network import EfficientNetLite0Trunk, ModelConfig, SPPNet
 from training.cv import fold_indices
 from training.data import imagenet_trunk_state, read_labels
 from training.fit import TrainConfig

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aescull.decode import decode
-from aescull.model import ModelConfig, SPPNet
+from aescull.pipeline.decode import decode
+from aescull.model.network import ModelConfig, SPPNet
 from training.cv import fold_indices, fold_split
 from training.data import imagenet_trunk_state, read_labels
 from training.fit import TrainConfig, set_train_mode

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from aescull.model import ModelConfig, SPPNet
-from aescull.ray_engine import LOOPBACK_ONLY_ENV
-from aescull.weights import save_checkpoint
+from aescull.model.network import ModelConfig, SPPNet
+from aescull.pipeline.ray import LOOPBACK_ONLY_ENV
+from aescull.model.checkpoint import save_checkpoint
 from tests.conftest import REPO, photo_pixels
 
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from PIL import Image, ImageChops
 
-from aescull.decode import Thumbnail
-from aescull.report import ReportWriter, ordered, tile_of
+from aescull.pipeline.decode import Thumbnail
+from aescull.report.render import ReportWriter, ordered, tile_of
 from tests.chromium import DevTools
 
 SCROLL_SCRIPT = """
@@ -93,7 +93,7 @@ def make_library(folder: Path, count: int, width: int, height: int) -> None:
 
 
 def make_report(target: Path, count: int, distinct: int, seed: int) -> None:
-    """A report of ``count`` tiles through aescull.report's own writer, without decoding ``count``
+    """A report of ``count`` tiles through aescull.report.render's own writer, without decoding ``count``
     photos first: ``distinct`` generated thumbnails are reused (the browser still loads each
     tile's file on its own). Scores are made up; every tenth shot starts a burst of three."""
     library = target.parent / "library"

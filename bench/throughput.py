@@ -152,7 +152,7 @@ def _cpu() -> float:
 
 
 def _discover_seconds(folder: Path) -> float:
-    from aescull.discover import discover
+    from aescull.pipeline.discover import discover
 
     started = time.perf_counter()
     list(discover([folder]))
@@ -165,9 +165,9 @@ def run_ours(folder: Path, out: Path, options: dict) -> dict:
 
     import torch
 
-    from aescull import scoring
-    from aescull.weights import load_model
-    from aescull.writers import open_writer
+    from aescull.pipeline import local as scoring
+    from aescull.model.checkpoint import load_model
+    from aescull.rows.write import open_writer
 
     torch.set_num_threads(options.get("threads", scoring.DEFAULT_THREADS))  # as the CLI does
     loaded = load_model()
@@ -228,11 +228,11 @@ def run_baseline(folder: Path, out: Path) -> dict:
     import numpy as np
     import torch
 
-    from aescull.decode import working_size
-    from aescull.discover import discover
-    from aescull.weights import load_model
-    from aescull.writers import open_writer
-    from aescull.scoring import ScoreRecord
+    from aescull.pipeline.decode import working_size
+    from aescull.pipeline.discover import discover
+    from aescull.model.checkpoint import load_model
+    from aescull.rows.write import open_writer
+    from aescull.pipeline.local import ScoreRecord
 
     torch.set_num_threads(1)
     loaded = load_model()
@@ -271,9 +271,9 @@ def run_floor(folder: Path, sizes: list[int]) -> dict:
     """Per image: draft decode alone, aescull's decode, and the model alone (no overlap)."""
     import torch
 
-    from aescull.decode import decode, working_size
-    from aescull.scoring import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, inference_network
-    from aescull.weights import load_model
+    from aescull.pipeline.decode import decode, working_size
+    from aescull.pipeline.local import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, inference_network
+    from aescull.model.checkpoint import load_model
 
     torch.set_num_threads(DEFAULT_THREADS)
     loaded = load_model()
@@ -315,11 +315,11 @@ def run_floor(folder: Path, sizes: list[int]) -> dict:
 
 def run_warm_cache(folder: Path, cache_file: Path, out: Path) -> dict:
     """Fill the cache with aescull's own keys, then time a re-run that must hit on every file."""
-    from aescull.cache import CachedScore, ScoreCache
-    from aescull.discover import discover
-    from aescull.scoring import _file_key, score_paths
-    from aescull.weights import load_model
-    from aescull.writers import open_writer
+    from aescull.pipeline.cache import CachedScore, ScoreCache
+    from aescull.pipeline.discover import discover
+    from aescull.pipeline.local import _file_key, score_paths
+    from aescull.model.checkpoint import load_model
+    from aescull.rows.write import open_writer
 
     loaded = load_model()
     cache_file.unlink(missing_ok=True)
@@ -474,7 +474,7 @@ def main() -> None:
               f"nice {os.nice(0)}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}", flush=True)
         import torch  # the children are forked from here, so each starts as an aescull process would
 
-        import aescull.scoring  # noqa: F401  (imported once, before the forks)
+        import aescull.pipeline.local  # noqa: F401  (imported once, before the forks)
 
         print(f"torch {torch.__version__}, default threads {torch.get_num_threads()}; parent RSS before the forks {_rss_mb():.0f} MB", flush=True)
         if "photos" in parts:

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aescull.decode import decode
-from aescull.weights import load_model
+from aescull.pipeline.decode import decode
+from aescull.model.checkpoint import load_model
 from evaluation.evaluate import good_lines
 from training.cv import fold_checkpoint, fold_indices
 from training.data import read_labels

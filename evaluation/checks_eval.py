@@ -1,4 +1,4 @@
-"""Calibrate and check the thresholds of :mod:`aescull.checks` on data; print the tables.
+"""Calibrate and check the thresholds of :mod:`aescull.judge.checks` on data; print the tables.
 
     python -m evaluation.checks_eval --data ../shared/data [--save m.json | --load m.json]
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from aescull import checks
+from aescull.judge import checks
 from training import degrade
 from training.metrics import spearman
 
@@ -189,8 +189,8 @@ def cost_table(photos: Path, repeats: int = 5) -> list[str]:
     """
     import torch
 
-    from aescull.decode import decode
-    from aescull.model import ModelConfig, SPPNet
+    from aescull.pipeline.decode import decode
+    from aescull.model.network import ModelConfig, SPPNet
 
     source = max((path for path in photos.iterdir() if path.suffix.lower() == ".jpg"), key=lambda path: path.stat().st_size)
     with Image.open(source) as opened:

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aescull.decode import decode
-from aescull.scoring import score_paths
-from aescull.weights import LoadedModel, load_model
+from aescull.pipeline.decode import decode
+from aescull.pipeline.local import score_paths
+from aescull.model.checkpoint import LoadedModel, load_model
 from training import degrade
 from training.metrics import agreement
 

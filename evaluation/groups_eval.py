@@ -233,9 +233,9 @@ def grouping_scores(truth: Sequence[TruthRow], predicted: dict[str, tuple[str, i
 def _evaluate(args: argparse.Namespace) -> None:
     import torch
 
-    from aescull.groups import group_records
-    from aescull.scoring import score_paths
-    from aescull.weights import load_model
+    from aescull.judge.groups import group_records
+    from aescull.pipeline.local import score_paths
+    from aescull.model.checkpoint import load_model
 
     torch.set_num_threads(args.threads)
     folder: Path = args.folder
@@ -260,7 +260,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from aescull.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
+    from aescull.judge.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
 
     parser = argparse.ArgumentParser(prog="python -m evaluation.groups_eval", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from aescull.model import ModelConfig, SPPNet
-from aescull.weights import LoadedModel, load_model, save_checkpoint
+from aescull.model.network import ModelConfig, SPPNet
+from aescull.model.checkpoint import LoadedModel, load_model, save_checkpoint
 
 torch.set_num_threads(1)
 

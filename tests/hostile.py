@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aescull.discover import is_photo
+from aescull.pipeline.discover import is_photo
 from tests.conftest import photo_pixels
 from tests.photo_library import LIGHTROOM_SIDECAR
 from tests.test_xmp import BILLION_LAUGHS, XXE

@@ -19,7 +19,7 @@ import time
 
 from PIL import Image
 
-from aescull.cli import app
+from aescull.cli.app import app
 
 PAUSED = "paused"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from photo_library import fingerprint, make_library
 
-from aescull import actions
-from aescull.decide import CullRule
-from aescull.record import ScoreRecord
+from aescull.library import plan as actions
+from aescull.judge.decide import CullRule
+from aescull.rows.record import ScoreRecord
 
 SCORES = {
     "a.jpg": 0.2,

@@ -16,12 +16,12 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from aescull.batch import SCORED_COLUMNS, Scorer, read_files
-from aescull.cli import app
-from aescull.decode import DecodeError, decode
-from aescull.discover import is_raw
-from aescull.scoring import ScoreRecord, score_paths
-from aescull.weights import LoadedModel
+from aescull.pipeline.batch import SCORED_COLUMNS, Scorer, read_files
+from aescull.cli.app import app
+from aescull.pipeline.decode import DecodeError, decode
+from aescull.pipeline.discover import is_raw
+from aescull.pipeline.local import ScoreRecord, score_paths
+from aescull.model.checkpoint import LoadedModel
 from tests.conftest import photo_pixels, save_photo
 from tests.test_cli import rows, subprocess_env
 from tests.test_decode import fake_raw_with_preview, save_oriented
@@ -185,6 +185,6 @@ def test_scorer_from_a_weights_path_scores_batches_in_any_order(tmp_path: Path, 
 
 
 def test_the_core_never_imports_an_engine(tmp_path: Path) -> None:
-    probe = "import sys, aescull.batch, aescull.cli, aescull.scoring; assert 'ray' not in sys.modules, 'ray imported'"
+    probe = "import sys, aescull.pipeline.batch, aescull.cli.app, aescull.pipeline.local; assert 'ray' not in sys.modules, 'ray imported'"
     result = subprocess.run([sys.executable, "-c", probe], env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

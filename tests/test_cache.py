@@ -3,7 +3,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from aescull.cache import CachedScore, FileKey, ScoreCache, default_cache_path
+from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache, default_cache_path
 
 KEY = FileKey("/photos/a.jpg", 1234, 1_700_000_000_000_000_000)
 VALUE = CachedScore(0.75, 4000, 3000, "2023-05-01T14:03:22", "Canon EOS R5")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from aescull import checks
-from aescull.checks import Checks, measure, reasons_for
-from aescull.decode import decode
+from aescull.judge import checks
+from aescull.judge.checks import Checks, measure, reasons_for
+from aescull.pipeline.decode import decode
 from tests.conftest import sharp_scene
 from training import degrade
 

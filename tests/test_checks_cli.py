@@ -15,13 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 import aescull
-from aescull import actions
-from aescull.checks import Checks
-from aescull.cli import app
-from aescull.decide import CullRule, select_culled
-from aescull.record import ScoreRecord
-from aescull.weights import LoadedModel
-from aescull.writers import CHECK_COLUMNS, COLUMNS
+from aescull.library import plan as actions
+from aescull.judge.checks import Checks
+from aescull.cli.app import app
+from aescull.judge.decide import CullRule, select_culled
+from aescull.rows.record import ScoreRecord
+from aescull.model.checkpoint import LoadedModel
+from aescull.rows.write import CHECK_COLUMNS, COLUMNS
 from tests.conftest import REPO, sharp_scene
 from tests.test_report import Page
 from training import degrade

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aescull import __version__
-from aescull.cli import app
+from aescull.cli.app import app
 from tests.conftest import REPO, save_photo
 
 runner = CliRunner()
@@ -165,7 +165,7 @@ def test_subprocess_debug_shows_the_decoder_traceback(library: Path, plumbing_we
 
 
 def test_help_does_not_import_torch(tmp_path: Path) -> None:
-    probe = "import sys; from aescull.cli import app; sys.argv = ['aescull', '--help']\ntry:\n    app()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'"
+    probe = "import sys; from aescull.cli.app import app; sys.argv = ['aescull', '--help']\ntry:\n    app()\nexcept SystemExit:\n    pass\nassert 'torch' not in sys.modules, 'torch imported'"
     result = subprocess.run([sys.executable, "-c", probe], env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "score" in result.stdout and "rank" in result.stdout

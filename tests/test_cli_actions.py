@@ -15,9 +15,9 @@ import pytest
 from photo_library import fingerprint, make_library
 from typer.testing import CliRunner
 
-from aescull import actions
-from aescull.cli import app
-from aescull.decide import pick_label_for, rating_for
+from aescull.library import plan as actions
+from aescull.cli.app import app
+from aescull.judge.decide import pick_label_for, rating_for
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()

@@ -14,7 +14,7 @@ from burst_scenes import make_shoot
 from photo_library import fingerprint
 from typer.testing import CliRunner
 
-from aescull.cli import app
+from aescull.cli.app import app
 from tests.conftest import REPO
 
 runner = CliRunner()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from aescull.decide import (
+from aescull.judge.decide import (
     CullRule,
     parse_bottom,
     pick_label_for,

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from aescull import decode as decode_module
-from aescull.decode import DecodeError, decode, working_size
+from aescull.pipeline import decode as decode_module
+from aescull.pipeline.decode import DecodeError, decode, working_size
 from tests.conftest import photo_pixels, save_photo
 
 # The transpose that stores a photo so that applying EXIF orientation N shows it upright again.
@@ -265,7 +265,7 @@ def test_exif_less_png_prints_nothing_on_stderr(tmp_path: Path) -> None:
     import subprocess
 
     path = save_photo(tmp_path / "plain.png")
-    code = f"from pathlib import Path; from aescull.decode import decode; decode(Path({str(path)!r}), 64)"
+    code = f"from pathlib import Path; from aescull.pipeline.decode import decode; decode(Path({str(path)!r}), 64)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
     assert result.returncode == 0
     assert result.stderr == ""

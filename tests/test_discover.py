@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from aescull.discover import discover
+from aescull.pipeline.discover import discover
 
 
 def touch(path: Path) -> Path:

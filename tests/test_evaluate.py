@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from aescull.scoring import score_paths
-from aescull.weights import load_model, save_checkpoint
+from aescull.pipeline.local import score_paths
+from aescull.model.checkpoint import load_model, save_checkpoint
 from tests.conftest import make_plumbing_model, save_photo
 
 

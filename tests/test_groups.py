@@ -10,10 +10,10 @@ import pytest
 from burst_scenes import SCENES, START, burst_frame, make_shoot, save_frame
 from PIL import Image, ImageFilter
 
-from aescull import scoring
-from aescull.cache import CachedScore, FileKey, ScoreCache
-from aescull.decode import decode
-from aescull.groups import (
+from aescull.pipeline import local as scoring
+from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
+from aescull.pipeline.decode import decode
+from aescull.judge.groups import (
     DEFAULT_SIMILARITY,
     DUPLICATE_SIMILARITY,
     all_but_best,
@@ -23,8 +23,8 @@ from aescull.groups import (
     signature,
     similarity_of,
 )
-from aescull.scoring import ScoreRecord
-from aescull.weights import LoadedModel
+from aescull.pipeline.local import ScoreRecord
+from aescull.model.checkpoint import LoadedModel
 from tests.conftest import BUNDLED_WEIGHTS
 
 
@@ -229,7 +229,7 @@ def test_a_cached_score_without_signature_is_decoded_again_only_when_grouping(tm
 
 @pytest.mark.skipif(not BUNDLED_WEIGHTS.is_file(), reason="needs the trained weights (weights/aescull-spp.pt)")
 def test_with_the_trained_model_the_sharp_frame_of_a_burst_ranks_first(tmp_path: Path) -> None:
-    from aescull.weights import load_model
+    from aescull.model.checkpoint import load_model
 
     source = Image.fromarray(np.asarray(burst_frame("blobs")).repeat(3, axis=0).repeat(3, axis=1))
     sharp = save_frame(tmp_path / "IMG_2.jpg", source, 0.3)

@@ -22,8 +22,10 @@ import pytest
 from photo_library import make_library
 from typer.testing import CliRunner
 
-from aescull import actions, xmp
-from aescull.cli import app
+from aescull.library import plan as actions
+
+from aescull.library import xmp
+from aescull.cli.app import app
 from tests.conftest import save_photo
 from tests.hostile import leftovers, snapshot
 from tests.interrupting import PAUSED

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from aescull import scoring
-from aescull.cli import app
-from aescull.discover import discover
-from aescull.weights import LoadedModel
+from aescull.pipeline import local as scoring
+from aescull.cli.app import app
+from aescull.pipeline.discover import discover
+from aescull.model.checkpoint import LoadedModel
 from tests.hostile import huge_jpeg, write_corpus
 from tests.peak_rss import make_folder
 

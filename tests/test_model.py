@@ -10,9 +10,9 @@ import torch
 from conftest import BUNDLED_WEIGHTS, make_plumbing_model
 from PIL import Image, ImageDraw
 
-from aescull.decode import decode
-from aescull.model import ModelConfig, SPPNet, spatial_pyramid_pool
-from aescull.weights import WEIGHTS_SHA256, WeightsError, load_model, save_checkpoint
+from aescull.pipeline.decode import decode
+from aescull.model.network import ModelConfig, SPPNet, spatial_pyramid_pool
+from aescull.model.checkpoint import WEIGHTS_SHA256, WeightsError, load_model, save_checkpoint
 from training import degrade
 
 REPO = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aescull.cli import app
+from aescull.cli.app import app
 from tests.conftest import save_photo
 from tests.test_cli import rows
 

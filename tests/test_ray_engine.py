@@ -22,13 +22,13 @@ import pytest
 from typer.testing import CliRunner
 
 import aescull
-from aescull.batch import Scorer, read_files
-from aescull.cache import ScoreCache
-from aescull.cli import app
-from aescull.discover import discover
-from aescull.ray_engine import FILES_PER_BLOCK, LOOPBACK_ONLY_ENV, READ_TASK_CPUS, _Rows, plan_resources, score_paths_ray
-from aescull.scoring import ScoreRecord, score_paths
-from aescull.weights import LoadedModel
+from aescull.pipeline.batch import Scorer, read_files
+from aescull.pipeline.cache import ScoreCache
+from aescull.cli.app import app
+from aescull.pipeline.discover import discover
+from aescull.pipeline.ray import FILES_PER_BLOCK, LOOPBACK_ONLY_ENV, READ_TASK_CPUS, _Rows, plan_resources, score_paths_ray
+from aescull.pipeline.local import ScoreRecord, score_paths
+from aescull.model.checkpoint import LoadedModel
 from tests.conftest import save_photo
 from tests.test_batch import mixed_library
 from tests.test_cli import rows, subprocess_env

@@ -25,10 +25,10 @@ from PIL import Image, ImageFile
 from photo_library import make_library
 from typer.testing import CliRunner
 
-from aescull import actions
-from aescull.cli import app
-from aescull.decode import EXIF_MAX_READS, DecodeError, ExifSummary, decode, read_exif
-from aescull.discover import discover
+from aescull.library import plan as actions
+from aescull.cli.app import app
+from aescull.pipeline.decode import EXIF_MAX_READS, DecodeError, ExifSummary, decode, read_exif
+from aescull.pipeline.discover import discover
 from tests.hostile import (
     NON_UTF8_NAME,
     Case,

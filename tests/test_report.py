@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import aescull.decode
-import aescull.scoring
-from aescull.cli import app
-from aescull.report import PAGE_SIZE, Tile, histogram_svg, ordered, render
-from aescull.scoring import score_paths
+import aescull.pipeline.decode
+import aescull.pipeline.local
+from aescull.cli.app import app
+from aescull.report.render import PAGE_SIZE, Tile, histogram_svg, ordered, render
+from aescull.pipeline.local import score_paths
 from tests.conftest import photo_pixels, save_photo
 from tests.test_cli import subprocess_env
 from tests.test_decode import save_oriented
@@ -121,14 +121,14 @@ def test_report_decodes_each_photo_once_and_cache_hits_still_get_thumbnails(
     library: Path, plumbing_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real_decode = aescull.decode.decode
+    real_decode = aescull.pipeline.decode.decode
 
     def counting(path: Path, *args: object) -> object:
         calls.append(Path(path).name)
         return real_decode(path, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(aescull.scoring, "decode", counting)
-    monkeypatch.setattr(aescull.decode, "decode", counting)
+    monkeypatch.setattr(aescull.pipeline.local, "decode", counting)
+    monkeypatch.setattr(aescull.pipeline.decode, "decode", counting)
     cache = tmp_path / "cache.sqlite3"
     code, out, err = invoke(["report", str(library), "-o", str(tmp_path / "first.html"), "--cache", str(cache)], plumbing_weights)
     assert code == 0, err

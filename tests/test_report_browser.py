@@ -9,10 +9,10 @@ import pytest
 from PIL import Image, ImageStat
 from typer.testing import CliRunner
 
-from aescull.cli import app
+from aescull.cli.app import app
 from tests.chromium import SKIP_REASON, dump_dom, find_chromium, screenshot
 from tests.conftest import save_photo
-from aescull.report import PAGE_SIZE
+from aescull.report.render import PAGE_SIZE
 from tests.test_report import HOSTILE_NAMES, Page, paged_report
 
 pytestmark = pytest.mark.skipif(find_chromium() is None, reason=SKIP_REASON)

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 import aescull
-from aescull import scoring
-from aescull.weights import LoadedModel
+from aescull.pipeline import local as scoring
+from aescull.model.checkpoint import LoadedModel
 from tests.conftest import photo_pixels, save_photo
 from tests.test_decode import fake_raw_with_preview, save_oriented
 

@@ -11,9 +11,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import aescull
-from aescull.cli import app
-from aescull.decode import decode, working_size
-from aescull.weights import LoadedModel
+from aescull.cli.app import app
+from aescull.pipeline.decode import decode, working_size
+from aescull.model.checkpoint import LoadedModel
 from tests.conftest import photo_pixels, save_photo
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from aescull.model import ModelConfig, SPPNet
+from aescull.model.network import ModelConfig, SPPNet
 from training.data import ALL_BLOCKS, Cache, Frozen, load_cache, save_cache, tap_columns
 from training.kernel import TAP_PAIR_MARGIN, fit_kernel_ridge, install_kernel
 from training.metrics import choose_score_line, spearman

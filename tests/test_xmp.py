@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aescull import xmp
+from aescull.library import xmp
 from tests.photo_library import LIGHTROOM_SIDECAR
 
 EXIFTOOL_SIDECAR = b"""<?xpacket begin='\xef\xbb\xbf' id='W5M0MpCehiHzreSzNTczkc9d'?>

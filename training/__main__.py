@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aescull.model import ModelConfig, SPPNet
-from aescull.weights import load_model, save_checkpoint
+from aescull.model.network import ModelConfig, SPPNet
+from aescull.model.checkpoint import load_model, save_checkpoint
 from training.cv import (
     cv_summary,
     fold_checkpoint,

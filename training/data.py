@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from aescull.model import EfficientNetLite0Trunk, ModelConfig, SPPNet
+from aescull.model.network import EfficientNetLite0Trunk, ModelConfig, SPPNet
 from training import degrade
 
 if TYPE_CHECKING:

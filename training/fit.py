@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from aescull.model import ModelConfig, SPPNet
+from aescull.model.network import ModelConfig, SPPNet
 from training.data import Cache, Frozen, imagenet_trunk_state, tap_columns
 from training.metrics import agreement
 

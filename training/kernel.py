@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from aescull.model import TAP_NORM_EPS, SPPNet, gaussian_similarity
+from aescull.model.network import TAP_NORM_EPS, SPPNet, gaussian_similarity
 from training.cv import fold_indices
 from training.data import Cache, Frozen, load_imagenet_tap_copy, tap_columns
 from training.metrics import choose_score_line, spearman
@@ -33,7 +33,7 @@ KERNEL_TAPS = tuple(range(14))
 @dataclass
 class KernelFit:
     """A kernel ridge head: the taps' standardisation, the standardised training statistics and
-    their coefficients (what :class:`aescull.model.TapKernelHead` holds)."""
+    their coefficients (what :class:`aescull.model.network.TapKernelHead` holds)."""
 
     mean: np.ndarray
     variance: np.ndarray

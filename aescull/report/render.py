@@ -5,7 +5,7 @@ Why it is built this way:
   scripts off, a browser's find-in-page finds any file name, and the JS only filters and
   reorders existing nodes. 5,000 tiles stay smooth because images load lazily and every tile
   has one fixed size, so nothing arriving while scrolling re-lays out the grid.
-- Thumbnails come from the scoring decode (see :func:`aescull.decode.decode`); only photos that
+- Thumbnails come from the scoring decode (see :func:`aescull.pipeline.decode.decode`); only photos that
   run did not decode (cache hits, rows read from a file) are opened again, in draft mode.
 - Thumbnails are spooled to a temporary folder beside the report while scoring, so memory
   stays flat; at the end they are either embedded as data URIs (one self-contained file) or
@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from aescull import __version__
-from aescull.xmp import atomic_write
+from aescull.library.xmp import atomic_write
 
 if TYPE_CHECKING:
-    from aescull.decode import Thumbnail
+    from aescull.pipeline.decode import Thumbnail
 
 # Up to this many photos the thumbnails are embedded; above it they go to a sibling folder,
 # because a 5,000-photo page of data URIs is over 100 MB of HTML to parse before anything shows.
@@ -217,7 +217,7 @@ def fill_missing_thumbnails(
     Failed rows are left without one (their file was tried already). The RAW half of a pair
     waits for its JPEG's thumbnail and is opened only when that one could not be made.
     """
-    from aescull.discover import is_raw
+    from aescull.pipeline.discover import is_raw
 
     wanted = [tile.path for tile in tiles if tile.error is None]
     present = set(wanted)
@@ -234,7 +234,7 @@ def fill_missing_thumbnails(
 
 
 def _decode_into(spool: ThumbnailSpool, paths: list[str], side: int, workers: int, warn: Callable[[str], None]) -> int:
-    from aescull.decode import DecodeError, decode
+    from aescull.pipeline.decode import DecodeError, decode
 
     def make(path: str) -> Thumbnail | str:
         try:
@@ -350,7 +350,7 @@ def _file_link(path: str) -> str | None:
 
 
 def _asset(name: str) -> str:
-    return resources.files("aescull").joinpath(name).read_text(encoding="utf-8")
+    return resources.files("aescull.report").joinpath(name).read_text(encoding="utf-8")
 
 
 def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredThumbnail] | None], below: float | None,
@@ -382,7 +382,7 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 <meta name="generator" content="aescull {__version__}">
 <title>{esc(title)}</title>
 <style>
-{_asset("report.css")}
+{_asset("page.css")}
 </style>
 <noscript><style>.tile[hidden] {{ display: block; }} .pager {{ display: none; }}</style></noscript>
 </head>
@@ -411,7 +411,7 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 </main>
 {_pager_html("bottom", len(tiles))}
 <script>
-{_asset("report.js")}
+{_asset("page.js")}
 </script>
 </body>
 </html>

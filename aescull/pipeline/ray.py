@@ -4,8 +4,8 @@ The driver (this process) walks the folders exactly as the local engine does (sa
 same RAW+JPEG pairing, same cache), so the rows and their order are the same. Only the heavy
 part runs on the cluster, as a Ray Data pipeline:
 
-    file paths -> read tasks: the file's bytes (aescull.batch.read_files)
-               -> actor pool: decode + model (aescull.batch.Scorer, model loaded once per actor)
+    file paths -> read tasks: the file's bytes (aescull.pipeline.batch.read_files)
+               -> actor pool: decode + model (aescull.pipeline.batch.Scorer, model loaded once per actor)
                -> rows stream back here, in order, to the same writers and cache.
 
 Traps this avoids, measured with Ray 2.60:
@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import aescull
-from aescull.batch import Scorer, read_files
-from aescull.cache import CachedScore, FileKey, ScoreCache
-from aescull.discover import Candidate, discover, is_raw
-from aescull.scoring import DEFAULT_BATCH_SIZE, PAIRED_JPEG_UNREAD, ScoreRecord, file_key_or_error, raw_row
-from aescull.weights import LoadedModel
+from aescull.pipeline.batch import Scorer, read_files
+from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
+from aescull.pipeline.discover import Candidate, discover, is_raw
+from aescull.pipeline.local import DEFAULT_BATCH_SIZE, PAIRED_JPEG_UNREAD, ScoreRecord, file_key_or_error, raw_row
+from aescull.model.checkpoint import LoadedModel
 
 log = logging.getLogger("aescull")
 
@@ -141,7 +141,7 @@ class _Rows:
             self._settle(jpeg_index, self.records[jpeg_index])
 
     def scored(self, batch: list[dict[str, Any]]) -> None:
-        """Rows back from the cluster (the columns of :class:`aescull.batch.Scorer`)."""
+        """Rows back from the cluster (the columns of :class:`aescull.pipeline.batch.Scorer`)."""
         fresh: list[tuple[FileKey, CachedScore]] = []
         for row in batch:
             index = int(row["index"])

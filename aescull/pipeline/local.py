@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from aescull.cache import CachedScore, FileKey, ScoreCache
-from aescull.checks import Checks
-from aescull.decode import DecodedPhoto, DecodeError, Thumbnail, decode
-from aescull.discover import Candidate, discover, is_raw
-from aescull.record import ScoreRecord
-from aescull.groups import signature, signature_bytes, signature_from_bytes
-from aescull.weights import LoadedModel, load_model
+from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
+from aescull.judge.checks import Checks
+from aescull.pipeline.decode import DecodedPhoto, DecodeError, Thumbnail, decode
+from aescull.pipeline.discover import Candidate, discover, is_raw
+from aescull.rows.record import ScoreRecord
+from aescull.judge.groups import signature, signature_bytes, signature_from_bytes
+from aescull.model.checkpoint import LoadedModel, load_model
 
 log = logging.getLogger("aescull")
 
@@ -346,8 +346,8 @@ def score_paths(
     photo this run decodes, cut from the scoring decode, for ``aescull report``. With
     ``signatures`` every scored record carries its grouping signature: a cached score without
     one is decoded again (once; the signature is cached from then on). ``checks`` adds
-    :class:`aescull.checks.Checks` to every record (focus, exposure and noise measured at
-    native resolution, see :mod:`aescull.checks`); it costs a full-size decode of each JPEG.
+    :class:`aescull.judge.checks.Checks` to every record (focus, exposure and noise measured at
+    native resolution, see :mod:`aescull.judge.checks`); it costs a full-size decode of each JPEG.
     ``full_decode`` turns JPEG draft decoding off: scores then equal a full-resolution decode's
     (draft decoding moves them by up to ~0.01), at several times the decode cost on large JPEGs.
     """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from aescull.model import ModelConfig, SPPNet
+from aescull.model.network import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
 # The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
@@ -45,7 +45,7 @@ class LoadedModel:
 
 def default_weights_path() -> Path:
     """Where the bundled weights are, in a wheel install or in a source checkout."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent  # aescull/
     for candidate in (package_dir / "_weights" / WEIGHTS_FILE, package_dir.parent / "weights" / WEIGHTS_FILE):
         if candidate.is_file():
             return candidate

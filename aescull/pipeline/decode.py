@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from aescull.checks import Checks, measure
-from aescull.discover import is_raw
+from aescull.judge.checks import Checks, measure
+from aescull.pipeline.discover import is_raw
 
 # Pixels in the largest photo we decode: 200 MP is above any current camera (the 100-MP
 # medium-format ones included); a file declaring more is treated as a decompression bomb.
@@ -397,7 +397,7 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = Fa
     resize to the working size), so a report needs no second decode. It never changes the
     working pixels, hence never the score.
 
-    With ``checks``, :func:`aescull.checks.measure` also looks at the native pixels. Where the
+    With ``checks``, :func:`aescull.judge.checks.measure` also looks at the native pixels. Where the
     model's pixels were decoded at full size anyway (PNG, TIFF, small JPEGs) the same image is
     measured; a JPEG the draft mode scaled down is decoded a second time at full size for the
     checks only, so the model's pixels, and so the score, are the same with or without checks.

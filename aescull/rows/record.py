@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # both pull numpy in, which `aescull --help` does not need
     import numpy as np
 
-    from aescull.checks import Checks
+    from aescull.judge.checks import Checks
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,8 @@ class ScoreRecord:
     ``size`` and ``mtime_ns`` identify the file version that was scored, so later steps (cull
     from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
     RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
-    what :mod:`aescull.groups` compares to find bursts (only when asked for), and
-    ``group``/``rank_in_group`` are filled by :func:`aescull.groups.group_records`. ``checks``
+    what :mod:`aescull.judge.groups` compares to find bursts (only when asked for), and
+    ``group``/``rank_in_group`` are filled by :func:`aescull.judge.groups.group_records`. ``checks``
     holds the native-resolution measurements and the reasons a photo was flagged, when they
     were asked for; read back from saved rows, its reasons are the ones written in the row, not
     re-judged, so cull acts on what the user saw.

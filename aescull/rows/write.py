@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
 if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
-    from aescull.record import ScoreRecord
+    from aescull.rows.record import ScoreRecord
 
 COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
-GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.groups)
+GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.judge.groups)
 CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")  # appended by --checks
 REASON_SEPARATOR = ";"
 FORMATS = ("csv", "jsonl", "table", "parquet")

@@ -1,7 +1,7 @@
 """The SPP scoring network: an EfficientNet-Lite0 trunk, spatial pyramid pooling, an MLP head,
 and a kernel head on the statistics of every block's output (the "taps").
 
-Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.weights`.
+Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.model.checkpoint`.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ PICK_LABEL_ACCEPTED = 3
 @dataclass(frozen=True)
 class CullRule:
     """At most one of an absolute threshold, a count, or a percentage of the scored photos, and/or
-    reasons of :mod:`aescull.checks` (``reject``): a photo is culled when either part picks it."""
+    reasons of :mod:`aescull.judge.checks` (``reject``): a photo is culled when either part picks it."""
 
     below: float | None = None
     bottom_count: int | None = None

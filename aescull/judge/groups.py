@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from aescull.discover import is_raw
+from aescull.pipeline.discover import is_raw
 
 if TYPE_CHECKING:
-    from aescull.record import ScoreRecord
+    from aescull.rows.record import ScoreRecord
 
 Item = TypeVar("Item")
 

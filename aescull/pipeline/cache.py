@@ -3,7 +3,7 @@
 A row is reused only when the file's absolute path, size and mtime_ns, the model's sha256 and
 the working size all match; anything else is a miss and gets re-scored (and overwritten). The
 native-resolution checks of ``--checks`` are kept beside the scores, keyed by file version and
-:data:`aescull.checks.CHECKS_VERSION` (they depend on neither the model nor the working size);
+:data:`aescull.judge.checks.CHECKS_VERSION` (they depend on neither the model nor the working size);
 the grouping signatures of ``--groups`` share the scores' key. The cache is a convenience, never a source of failure: a corrupt file is moved aside to
 ``<name>.corrupt`` and a fresh cache is started.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import platformdirs
 
-from aescull.checks import CHECKS_VERSION, Checks
+from aescull.judge.checks import CHECKS_VERSION, Checks
 
 log = logging.getLogger("aescull")
 
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS scores (
     PRIMARY KEY (path, model, max_side)
 )
 """
-# Grouping signatures (aescull.groups) of the same file versions, kept apart so the score rows
+# Grouping signatures (aescull.judge.groups) of the same file versions, kept apart so the score rows
 # keep their schema; a signature row without its score row is simply never looked up.
 _SIGNATURES = """
 CREATE TABLE IF NOT EXISTS signatures (

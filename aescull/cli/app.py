@@ -1,4 +1,4 @@
-"""The ``aescull`` command. Thin: options in, :func:`aescull.scoring.score_paths` rows out.
+"""The ``aescull`` command. Thin: options in, :func:`aescull.pipeline.local.score_paths` rows out.
 
 Rows go to stdout (or ``--output``); progress, warnings and the summary go to stderr, so
 ``aescull score ~/Photos > scores.csv`` keeps a clean file. Exit codes: 0 every file scored,
@@ -24,15 +24,17 @@ from typing import TYPE_CHECKING, Annotated, BinaryIO, Optional, TextIO, TypeVar
 
 import typer
 
-from aescull import __version__, actions
-from aescull.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
-from aescull.report import EMBED_LIMIT
+from aescull import __version__
+
+from aescull.library import plan as actions
+from aescull.judge.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
+from aescull.report.render import EMBED_LIMIT
 
 if TYPE_CHECKING:
-    from aescull.decode import Thumbnail
-    from aescull.record import ScoreRecord
-    from aescull.scoring import ThumbnailCallback
-    from aescull.weights import LoadedModel
+    from aescull.pipeline.decode import Thumbnail
+    from aescull.rows.record import ScoreRecord
+    from aescull.pipeline.local import ThumbnailCallback
+    from aescull.model.checkpoint import LoadedModel
 
 app = typer.Typer(
     name="aescull",
@@ -201,8 +203,8 @@ def _run(
     warning about each failed file on stderr as it happens."""
     import torch
 
-    from aescull.cache import default_cache_path
-    from aescull.scoring import DEFAULT_THREADS, score_paths
+    from aescull.pipeline.cache import default_cache_path
+    from aescull.pipeline.local import DEFAULT_THREADS, score_paths
 
     torch.set_num_threads(threads or DEFAULT_THREADS)
     loaded = loaded or _load(weights)
@@ -239,8 +241,8 @@ def _ray_records(
     cache_file: Path | None, address: str | None, actors: int | None, full_decode: bool,
 ) -> Iterator[ScoreRecord]:
     """Ray is reached before any output, so a missing extra or a wrong --address exits 2 with no rows."""
-    from aescull.ray_engine import EngineError, connect, score_paths_ray
-    from aescull.scoring import DEFAULT_BATCH_SIZE
+    from aescull.pipeline.ray import EngineError, connect, score_paths_ray
+    from aescull.pipeline.local import DEFAULT_BATCH_SIZE
 
     try:
         connect(address)
@@ -252,7 +254,7 @@ def _ray_records(
 
 
 def _load(weights: Path | None) -> LoadedModel:
-    from aescull.weights import WeightsError, load_model
+    from aescull.model.checkpoint import WeightsError, load_model
 
     try:
         return load_model(weights)
@@ -276,7 +278,7 @@ def _output_format(fmt: Format | None, output: Path | None) -> Format:
 
 
 def _write(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False, checks: bool = False) -> None:
-    from aescull.writers import open_writer
+    from aescull.rows.write import open_writer
 
     with ExitStack() as stack:
         if fmt is Format.parquet:
@@ -403,7 +405,7 @@ def score(
                        cache=cache, no_cache=no_cache, weights=weights, quiet=quiet, signatures=groups, checks=checks,
                        engine=engine, address=address, actors=actors)
         if groups:
-            from aescull.groups import group_records
+            from aescull.judge.groups import group_records
 
             records = iter(group_records(list(records), burst_window, similarity, duplicates))
         _write(tally.count(records), fmt, output, groups=groups, checks=checks)
@@ -447,7 +449,7 @@ def rank(
                                         threads=threads, cache=cache, no_cache=no_cache, weights=weights, quiet=quiet,
                                         signatures=groups, checks=checks)))
         if groups:
-            from aescull.groups import group_records, order_by_group
+            from aescull.judge.groups import group_records, order_by_group
 
             ordered = order_by_group(group_records(records, burst_window, similarity, duplicates), top=top, bottom=bottom)
         else:
@@ -494,7 +496,7 @@ def _score_rows(paths: list[Path], grouping: tuple[float, float, bool] | None = 
     errors were already warned about, so they are counted, not kept."""
     records: Iterable[ScoreRecord] = _run(paths, signatures=grouping is not None, **scoring)  # type: ignore[arg-type]
     if grouping is not None:
-        from aescull.groups import group_records
+        from aescull.judge.groups import group_records
 
         records = group_records(list(records), *grouping)
     rows, failed = [], 0
@@ -521,7 +523,7 @@ def _parse_reject(text: str | None) -> frozenset[str]:
     """``blurry,dark`` -> the reasons; an unknown name is a usage error, not a silent no-op."""
     if text is None:
         return frozenset()
-    from aescull.checks import REASONS
+    from aescull.judge.checks import REASONS
 
     reasons = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
     unknown = sorted(reasons - set(REASONS))
@@ -609,7 +611,7 @@ def cull(
 
     --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
     """
-    from aescull.decide import CullRule, parse_bottom
+    from aescull.judge.decide import CullRule, parse_bottom
 
     if below is not None and bottom is not None:
         raise typer.BadParameter("give one of --below T or --bottom N|P%, not both")
@@ -836,8 +838,8 @@ def report(
 
     Rows come from scoring PATH..., from --from FILE, or from stdin when no PATH is given and stdin is not a terminal. Thumbnails are cut from the scoring decode; photos not decoded in this run (cache hits, saved rows) are opened once more in draft mode. Open the page in any browser, offline.
     """
-    from aescull import report as sheet
-    from aescull.scoring import DEFAULT_WORKERS, THUMBNAIL_SIDE
+    from aescull.report import render as sheet
+    from aescull.pipeline.local import DEFAULT_WORKERS, THUMBNAIL_SIDE
 
     from_file = _rows_source(paths, from_file)
     started = time.monotonic()

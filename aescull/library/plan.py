@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aescull import xmp
-from aescull.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
-from aescull.groups import all_but_best
-from aescull.record import ScoreRecord
-from aescull.writers import REASON_SEPARATOR
+from aescull.library import xmp
+from aescull.judge.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule, pick_label_for, rating_for, select_culled
+from aescull.judge.groups import all_but_best
+from aescull.rows.record import ScoreRecord
+from aescull.rows.write import REASON_SEPARATOR
 
 JOURNAL_NAME = ".aescull-journal.jsonl"
 LOCK_NAME = ".aescull.lock"
@@ -40,8 +40,8 @@ CULLED_FOLDER = "_culled"
 SIDECAR_EXTENSIONS = frozenset({".xmp", ".dop", ".pp3", ".on1"})
 _CHUNK = 1 << 20
 
-if TYPE_CHECKING:  # aescull.checks pulls numpy in, which `aescull --help` does not need
-    from aescull.checks import Checks
+if TYPE_CHECKING:  # aescull.judge.checks pulls numpy in, which `aescull --help` does not need
+    from aescull.judge.checks import Checks
 
 
 class ActionError(RuntimeError):
@@ -118,7 +118,7 @@ def _checks_from(record: dict, number_of: Callable[[str, type], int | float | No
     exposure = number_of("exposure", float)
     if exposure is None or "reasons" not in record:
         return None
-    from aescull.checks import Checks
+    from aescull.judge.checks import Checks
 
     reasons = record["reasons"] or []
     if isinstance(reasons, str):
@@ -304,7 +304,7 @@ def _free_names(files: list[Path], stem: str, folder: Path, claimed: set[Path]) 
 def plan_sidecar(photo: Path, updates: dict[tuple[str, str], str], style: str = "ext") -> Operation | None:
     """The merge of ``updates`` into the photo's sidecar; None when it already says exactly that.
 
-    Raises :class:`aescull.xmp.SidecarError` for a sidecar that cannot be merged safely.
+    Raises :class:`aescull.library.xmp.SidecarError` for a sidecar that cannot be merged safely.
     """
     target = xmp.sidecar_path(photo, style)
     previous = target.read_bytes() if target.exists() else None

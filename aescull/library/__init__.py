@@ -1,0 +1,1 @@
+"""Changing the library safely: shots, plans, the journal and lock, undo, XMP sidecars."""

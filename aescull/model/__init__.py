@@ -1,0 +1,1 @@
+"""The network (pure nn.Module), its checkpoint, and running it for inference."""

@@ -1,0 +1,1 @@
+"""From paths to scores: discover, decode (+EXIF), cache, the local engine, batches, Ray."""

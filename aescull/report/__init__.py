@@ -1,0 +1,1 @@
+"""The HTML contact sheet: rendering, thumbnails, and the page's own CSS and script."""
