@@ -28,7 +28,8 @@ from pathlib import Path
 from PIL import Image, ImageChops
 
 from aescull.pipeline.decode import Thumbnail
-from aescull.report.render import ReportWriter, ordered, tile_of
+from aescull.report.tiles import ordered, tile_of
+from aescull.report.write import ReportWriter
 from tests.chromium import DevTools
 
 SCROLL_SCRIPT = """

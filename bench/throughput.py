@@ -165,11 +165,12 @@ def run_ours(folder: Path, out: Path, options: dict) -> dict:
 
     import torch
 
+    from aescull.model import inference
     from aescull.pipeline import local as scoring
     from aescull.model.checkpoint import load_model
     from aescull.rows.write import open_writer
 
-    torch.set_num_threads(options.get("threads", scoring.DEFAULT_THREADS))  # as the CLI does
+    torch.set_num_threads(options.get("threads", inference.DEFAULT_THREADS))  # as the CLI does
     loaded = load_model()
     rss_loaded = _rss_mb()
     discover_s = _discover_seconds(folder)
@@ -219,7 +220,7 @@ def run_ours(folder: Path, out: Path, options: dict) -> dict:
         "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu, "discover_s": discover_s,
         **{f"{stage}_s": seconds for stage, seconds in spent.items()},
         "rss_loaded_mb": rss_loaded, "threads": torch.get_num_threads(), "scores": scores,
-        "batch_size": kwargs.get("batch_size", scoring.DEFAULT_BATCH_SIZE), "workers": kwargs.get("workers", scoring.DEFAULT_WORKERS),
+        "batch_size": kwargs.get("batch_size", inference.DEFAULT_BATCH_SIZE), "workers": kwargs.get("workers", scoring.DEFAULT_WORKERS),
     }
 
 
@@ -232,7 +233,7 @@ def run_baseline(folder: Path, out: Path) -> dict:
     from aescull.pipeline.discover import discover
     from aescull.model.checkpoint import load_model
     from aescull.rows.write import open_writer
-    from aescull.pipeline.local import ScoreRecord
+    from aescull.rows.record import ScoreRecord
 
     torch.set_num_threads(1)
     loaded = load_model()
@@ -272,7 +273,7 @@ def run_floor(folder: Path, sizes: list[int]) -> dict:
     import torch
 
     from aescull.pipeline.decode import decode, working_size
-    from aescull.pipeline.local import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, inference_network
+    from aescull.model.inference import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, inference_network
     from aescull.model.checkpoint import load_model
 
     torch.set_num_threads(DEFAULT_THREADS)
@@ -317,7 +318,8 @@ def run_warm_cache(folder: Path, cache_file: Path, out: Path) -> dict:
     """Fill the cache with aescull's own keys, then time a re-run that must hit on every file."""
     from aescull.pipeline.cache import CachedScore, ScoreCache
     from aescull.pipeline.discover import discover
-    from aescull.pipeline.local import _file_key, score_paths
+    from aescull.pipeline.local import score_paths
+    from aescull.pipeline.pairing import _file_key
     from aescull.model.checkpoint import load_model
     from aescull.rows.write import open_writer
 

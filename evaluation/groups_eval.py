@@ -260,7 +260,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from aescull.judge.groups import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
+    from aescull.judge.thresholds import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
 
     parser = argparse.ArgumentParser(prog="python -m evaluation.groups_eval", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -20,7 +20,8 @@ from aescull.pipeline.batch import SCORED_COLUMNS, Scorer, read_files
 from aescull.cli.app import app
 from aescull.pipeline.decode import DecodeError, decode
 from aescull.pipeline.discover import is_raw
-from aescull.pipeline.local import ScoreRecord, score_paths
+from aescull.pipeline.local import score_paths
+from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
 from tests.conftest import photo_pixels, save_photo
 from tests.test_cli import rows, subprocess_env

@@ -15,13 +15,14 @@ import pytest
 from typer.testing import CliRunner
 
 import aescull
-from aescull.library import plan as actions
+from aescull.library.shots import Shot
+from aescull.rows.read import read_score_rows
 from aescull.judge.checks import Checks
 from aescull.cli.app import app
 from aescull.judge.decide import CullRule, select_culled
 from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
-from aescull.rows.write import CHECK_COLUMNS, COLUMNS
+from aescull.rows.columns import CHECK_COLUMNS, COLUMNS
 from tests.conftest import REPO, sharp_scene
 from tests.test_report import Page
 from training import degrade
@@ -187,7 +188,7 @@ def test_saved_rows_keep_their_reasons_in_both_formats(library: Path, plumbing_w
     for fmt in ("csv", "jsonl"):
         code, out, _ = invoke(["score", "lib", "--checks", "-f", fmt], library.parent, plumbing_weights)
         assert code == 0
-        rows = {row.path.name: row for row in actions.read_score_rows(out)}
+        rows = {row.path.name: row for row in read_score_rows(out)}
         assert {name: ";".join(row.checks.reasons) for name, row in rows.items() if row.checks} == EXPECTED_REASONS
 
 
@@ -204,7 +205,7 @@ def test_select_culled_rejects_by_reason_and_a_shot_needs_every_file_flagged() -
     assert pick(CullRule(bottom_count=1, reject=frozenset({"blurry"}))) == ["b", "a"]
     with pytest.raises(ValueError):
         CullRule()
-    pair = actions.Shot(Path("."), "IMG", rows=[
+    pair = Shot(Path("."), "IMG", rows=[
         ScoreRecord(Path("IMG.jpg"), 0.5, checks=Checks(0.9, 0.0, 0.0, 1.0, ())),
         ScoreRecord(Path("IMG.CR2"), 0.5, checks=Checks(0.1, 0.0, 0.0, 1.0, ("blurry",))),
     ])

@@ -15,7 +15,8 @@ import pytest
 from photo_library import fingerprint, make_library
 from typer.testing import CliRunner
 
-from aescull.library import plan as actions
+from aescull.library.journal import JOURNAL_NAME, LOCK_NAME, library_lock
+from aescull.library.shots import shot_stem
 from aescull.cli.app import app
 from aescull.judge.decide import pick_label_for, rating_for
 
@@ -63,7 +64,7 @@ def test_cull_dry_run_prints_the_plan_and_changes_nothing(library: Path, plumbin
     assert any("_culled" in line for line in plan)
     assert "kept 4 shots, culled 2" in err and "dry run: nothing changed" in err
     assert fingerprint(library, with_mtimes=True) == before
-    assert not (library / actions.JOURNAL_NAME).exists() and not (library / actions.LOCK_NAME).exists()
+    assert not (library / JOURNAL_NAME).exists() and not (library / LOCK_NAME).exists()
 
 
 def test_cull_moves_whole_shots_and_undo_restores_every_byte(library: Path, plumbing_weights: Path) -> None:
@@ -76,7 +77,7 @@ def test_cull_moves_whole_shots_and_undo_restores_every_byte(library: Path, plum
     assert moved
     for path in moved:  # a shot moves whole: nothing of the same stem is left behind
         folder = library / path.parent.relative_to(library / "_culled")
-        assert not [name for name in os.listdir(folder) if actions.shot_stem(name) == actions.shot_stem(path.name)]
+        assert not [name for name in os.listdir(folder) if shot_stem(name) == shot_stem(path.name)]
 
     code, out, err = invoke(["undo", "lib"], library.parent)
     assert code == 0 and out == ""
@@ -189,7 +190,7 @@ def test_usage_errors_exit_2_and_touch_nothing(library: Path, args: list[str]) -
 
 def test_a_second_run_on_a_locked_library_is_refused(library: Path, plumbing_weights: Path) -> None:
     before = fingerprint(library)
-    with actions.library_lock(library):
+    with library_lock(library):
         code, out, err = invoke(["cull", "lib", "--bottom", "1", *scoring(plumbing_weights)], library.parent)
     assert code == 2 and out == ""
     assert "another aescull run" in err

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from aescull.library import xmp
-from aescull.pipeline.decode import DecodeError, decode, read_exif
+from aescull.pipeline.decode import DecodeError, decode
+from aescull.pipeline.exif import read_exif
 from tests.conftest import photo_pixels
 from tests.hostile import exif_app1, ifd_bomb_exif, looping_exif, tiff_ifd
 from tests.photo_library import LIGHTROOM_SIDECAR

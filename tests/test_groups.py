@@ -13,17 +13,12 @@ from PIL import Image, ImageFilter
 from aescull.pipeline import local as scoring
 from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.pipeline.decode import decode
-from aescull.judge.groups import (
-    DEFAULT_SIMILARITY,
-    DUPLICATE_SIMILARITY,
-    all_but_best,
-    capture_time,
-    group_records,
-    order_by_group,
-    signature,
-    similarity_of,
-)
-from aescull.pipeline.local import ScoreRecord
+from aescull.judge.groups import all_but_best, group_records
+from aescull.judge.ranking import rank_records
+from aescull.judge.signatures import signature, similarity_of
+from aescull.judge.thresholds import DEFAULT_SIMILARITY, DUPLICATE_SIMILARITY
+from aescull.rows.record import capture_time
+from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
 from tests.conftest import BUNDLED_WEIGHTS
 
@@ -162,7 +157,7 @@ def test_group_ids_are_stable_across_reruns_input_order_and_other_photos() -> No
     assert group_records([record("a", 0.0)])[0].group != group_records([record("a", 1.0)])[0].group
 
 
-def test_order_by_group_lists_groups_by_their_best_each_best_first() -> None:
+def test_ranking_by_group_lists_groups_by_their_best_each_best_first() -> None:
     records = [
         record("d1", 0.0, score=0.3),
         record("d2", 0.3, score=0.6, shift=2),
@@ -171,9 +166,9 @@ def test_order_by_group_lists_groups_by_their_best_each_best_first() -> None:
         ScoreRecord(Path("broken.jpg"), None, error="truncated file"),
     ]
     grouped = group_records(records)
-    assert [str(item.path) for item in order_by_group(grouped)] == ["s2", "s1", "d2", "d1", "broken.jpg"]
-    assert [str(item.path) for item in order_by_group(grouped, top=1)] == ["s2", "s1"]
-    assert [str(item.path) for item in order_by_group(grouped, bottom=1)] == ["d2", "d1"]
+    assert [str(item.path) for item in rank_records(grouped, grouped=True)] == ["s2", "s1", "d2", "d1", "broken.jpg"]
+    assert [str(item.path) for item in rank_records(grouped, grouped=True, limit=1)] == ["s2", "s1"]
+    assert [str(item.path) for item in rank_records(grouped, grouped=True, worst_first=True, limit=1)] == ["d2", "d1"]
 
 
 def test_a_copy_with_fewer_pixels_ranks_below_its_original_even_scoring_a_hair_higher() -> None:

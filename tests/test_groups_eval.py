@@ -12,7 +12,7 @@ import pytest
 from burst_scenes import SCENES, scene_pixels
 from PIL import Image
 
-from aescull.pipeline.decode import read_exif
+from aescull.pipeline.exif import read_exif
 from evaluation.groups_eval import TruthRow, grouping_scores, make_bursts, read_truth
 from tests.conftest import REPO
 

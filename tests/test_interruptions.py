@@ -22,7 +22,7 @@ import pytest
 from photo_library import make_library
 from typer.testing import CliRunner
 
-from aescull.library import plan as actions
+from aescull.library.journal import JOURNAL_NAME
 
 from aescull.library import xmp
 from aescull.cli.app import app
@@ -153,7 +153,7 @@ def test_sigkill_during_tag_and_a_second_run_meanwhile(
         assert second[0] == 2 and "another aescull run is working on" in second[2], second
         refused_undo = invoke(["undo", "lib"], tmp_path)
         assert refused_undo[0] == 2 and "another aescull run" in refused_undo[2]
-        assert (library / actions.JOURNAL_NAME).exists()
+        assert (library / JOURNAL_NAME).exists()
     finally:
         process.kill()
         process.wait(timeout=60)

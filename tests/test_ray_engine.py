@@ -27,7 +27,8 @@ from aescull.pipeline.cache import ScoreCache
 from aescull.cli.app import app
 from aescull.pipeline.discover import discover
 from aescull.pipeline.ray import FILES_PER_BLOCK, LOOPBACK_ONLY_ENV, READ_TASK_CPUS, _Rows, plan_resources, score_paths_ray
-from aescull.pipeline.local import ScoreRecord, score_paths
+from aescull.pipeline.local import score_paths
+from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
 from tests.conftest import save_photo
 from tests.test_batch import mixed_library

@@ -25,9 +25,10 @@ from PIL import Image, ImageFile
 from photo_library import make_library
 from typer.testing import CliRunner
 
-from aescull.library import plan as actions
+from aescull.library.journal import JOURNAL_NAME, Journal
 from aescull.cli.app import app
-from aescull.pipeline.decode import EXIF_MAX_READS, DecodeError, ExifSummary, decode, read_exif
+from aescull.pipeline.decode import DecodeError, decode
+from aescull.pipeline.exif import EXIF_MAX_READS, ExifSummary, read_exif
 from aescull.pipeline.discover import discover
 from tests.hostile import (
     NON_UTF8_NAME,
@@ -286,7 +287,7 @@ def test_disk_full_while_journaling_does_nothing_unjournaled(tmp_path: Path, plu
     appends: list[str] = []
 
     def journal_fills_up(path: str) -> bool:
-        if path.endswith(actions.JOURNAL_NAME):
+        if path.endswith(JOURNAL_NAME):
             appends.append(path)
             return len(appends) > 3  # the run record and the first operation fit, then the disk is full
         return False
@@ -402,7 +403,7 @@ def test_exif_reading_stops_at_its_budget(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_journal_line_cut_short_does_not_swallow_the_next_record(tmp_path: Path) -> None:
-    journal = actions.Journal(tmp_path / actions.JOURNAL_NAME)
+    journal = Journal(tmp_path / JOURNAL_NAME)
     journal.append({"type": "op", "run": "r1", "seq": 0, "kind": "mkdir", "target": str(tmp_path / "x")})
     with open(journal.path, "ab") as handle:
         handle.write(b'{"type": "op", "run": "r1", "seq": 1, "ki')  # the disk filled up mid-line

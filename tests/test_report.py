@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 import aescull.pipeline.decode
 import aescull.pipeline.local
 from aescull.cli.app import app
-from aescull.report.render import PAGE_SIZE, Tile, histogram_svg, ordered, render
+from aescull.report.render import PAGE_SIZE, histogram_svg, render
+from aescull.report.tiles import Tile, ordered
 from aescull.pipeline.local import score_paths
 from tests.conftest import photo_pixels, save_photo
 from tests.test_cli import subprocess_env

@@ -9,6 +9,7 @@ from PIL import Image
 
 import aescull
 from aescull.pipeline import local as scoring
+from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
 from tests.conftest import photo_pixels, save_photo
 from tests.test_decode import fake_raw_with_preview, save_oriented
@@ -32,13 +33,13 @@ class ModelSpy:
         return sum(shape[0] for shape in self.shapes)
 
 
-def scores_by_name(records: list[scoring.ScoreRecord]) -> dict[str, float | None]:
+def scores_by_name(records: list[ScoreRecord]) -> dict[str, float | None]:
     return {record.path.name: record.score for record in records}
 
 
 def test_public_api_is_importable_lazily() -> None:
     assert aescull.score_paths is scoring.score_paths
-    assert aescull.ScoreRecord is scoring.ScoreRecord
+    assert aescull.ScoreRecord is ScoreRecord
     assert callable(aescull.load_model)
 
 

@@ -5,8 +5,9 @@ import io
 import json
 from pathlib import Path
 
-from aescull.pipeline.local import ScoreRecord
-from aescull.rows.write import COLUMNS, open_writer
+from aescull.rows.record import ScoreRecord
+from aescull.rows.columns import COLUMNS
+from aescull.rows.write import open_writer
 
 RECORDS = [
     ScoreRecord(Path("a, b/ü.jpg"), 0.123456, 4000, 3000, "2023-05-01T14:03:22", "Canon EOS R5", None, Path("a, b/ü.CR2"), 10, 20),

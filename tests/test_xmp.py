@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from aescull.fsutil import atomic_write
 from aescull.library import xmp
 from tests.photo_library import LIGHTROOM_SIDECAR
 
@@ -153,7 +154,7 @@ def test_atomic_write_replaces_keeps_mode_and_leaves_no_temp(tmp_path: Path) -> 
     target = tmp_path / "IMG.jpg.xmp"
     target.write_bytes(LIGHTROOM_SIDECAR)
     target.chmod(0o600)
-    xmp.atomic_write(target, b"new", mtime_ns=1_500_000_000_000_000_000)
+    atomic_write(target, b"new", mtime_ns=1_500_000_000_000_000_000)
     assert target.read_bytes() == b"new"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.stat().st_mtime_ns == 1_500_000_000_000_000_000
@@ -184,7 +185,7 @@ def exiftool(path: Path) -> dict:
 @needs_exiftool
 def test_exiftool_reads_the_fields_of_a_fresh_sidecar(tmp_path: Path) -> None:
     target = tmp_path / "IMG.jpg.xmp"
-    xmp.atomic_write(target, xmp.merge(None, {**FIELDS, xmp.RATING: "-1", xmp.PICK_LABEL: "1"}))
+    atomic_write(target, xmp.merge(None, {**FIELDS, xmp.RATING: "-1", xmp.PICK_LABEL: "1"}))
     tags = exiftool(target)
     assert tags["XMP-xmp:Rating"] == -1
     assert tags["XMP-digiKam:PickLabel"] == 1

@@ -13,113 +13,25 @@ Pure functions, no I/O: score records in, the same records with ``group`` and ``
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar
+
+
 
 import numpy as np
 
+from aescull.judge.signatures import LAYOUT_LENGTH, similarity_of
+from aescull.judge.thresholds import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY, DUPLICATE_SIMILARITY
 from aescull.pipeline.discover import is_raw
+from aescull.rows.record import capture_time
 
 if TYPE_CHECKING:
     from aescull.rows.record import ScoreRecord
 
 Item = TypeVar("Item")
 
-DEFAULT_BURST_WINDOW = 3.0
-DEFAULT_SIMILARITY = 0.7
-DUPLICATE_SIMILARITY = 0.95
-SIGNATURE_SIDE = 8  # the light-and-dark layout: SIGNATURE_SIDE × SIGNATURE_SIDE cells
-COLOUR_SIDE = 2  # the colour: red and green shares in each of COLOUR_SIDE × COLOUR_SIDE cells
-_LAYOUT = SIGNATURE_SIDE * SIGNATURE_SIDE
-_LENGTH = _LAYOUT + 2 * COLOUR_SIDE * COLOUR_SIDE
-# A thumbnail whose brightness varies less than this (standard deviation, pixels in [0, 1]) is
-# "flat": its layout is mostly noise, so it is made to look less like everything, never more.
-MIN_CONTRAST = 0.02
-# Similarity lost per unit of mean colour difference. Measured on the synthetic bursts of
-# evaluation.groups_eval (seeds 0-2): burst frames differ by about 0.01 (exposure and blur barely
-# move a colour share), while two landscapes with the same bright-sky-over-field layout
-# (correlation up to 0.79) differ by 0.03-0.05 (grey sky and green grass against blue sky and
-# yellow grass), and a grey lamp and a green leaf by far more.
-COLOUR_WEIGHT = 6.0
 _BLOCK = 1024  # signatures compared at once in the duplicate search: bounds its memory
-
-_TAKEN = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?([+-]\d{2}:\d{2})?$")
-
-
-def _cell_sums(rgb: np.ndarray, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel pixel sums over side × side cells (3 × side × side), and each cell's pixel count.
-
-    One pass over the pixels (two ``reduceat``), so a signature costs about a millisecond.
-    """
-    _, height, width = rgb.shape
-    if height < side or width < side:  # a tiny photo: repeat its pixels so that no cell is empty
-        rgb = rgb.repeat(-(-side // height), axis=1).repeat(-(-side // width), axis=2)
-        _, height, width = rgb.shape
-    rows, columns = np.arange(side) * height // side, np.arange(side) * width // side
-    sums = np.add.reduceat(np.add.reduceat(rgb, rows, axis=1, dtype=np.float64), columns, axis=2)
-    return sums, np.outer(np.diff(rows, append=height), np.diff(columns, append=width))
-
-
-def signature(pixels: np.ndarray) -> np.ndarray:
-    """The photo's layout of light and dark on an 8×8 grid (minus its mean, scaled to unit
-    length), then its colour: the red and green shares of R+G+B in each quarter of the frame.
-
-    Computed from the pixels the model already gets (3×H×W in [0, 1], any size), so grouping
-    needs no second decode and works with any model. See :func:`similarity_of`.
-    """
-    sums, counts = _cell_sums(np.asarray(pixels), SIGNATURE_SIDE)
-    means = sums / counts
-    thumbnail = 0.299 * means[0] + 0.587 * means[1] + 0.114 * means[2]
-    centred = (thumbnail - thumbnail.mean()).ravel()
-    layout = centred / max(float(np.linalg.norm(centred)), MIN_CONTRAST * SIGNATURE_SIDE)
-    step = SIGNATURE_SIDE // COLOUR_SIDE
-    colour = sums.reshape(3, COLOUR_SIDE, step, COLOUR_SIDE, step).sum(axis=(2, 4))
-    shares = colour[:2] / np.maximum(colour.sum(axis=0), 1e-9)
-    return np.concatenate([layout, shares.ravel()]).astype(np.float32)
-
-
-def similarity_of(a: np.ndarray | None, b: np.ndarray | None) -> float:
-    """Correlation of the two layouts, minus ``COLOUR_WEIGHT`` times their mean colour difference.
-
-    The correlation is blind to a change of exposure (gain and offset), to blur and to the
-    shifts and crops of a few percent between burst frames, yet low for most other scenes;
-    colour shares survive exposure changes too, and tell apart scenes whose light and dark
-    happen to fall alike. From -1 (nothing alike, or a signature missing) to 1.
-    """
-    if a is None or b is None:
-        return -1.0
-    alike = float(np.dot(a[:_LAYOUT], b[:_LAYOUT])) - COLOUR_WEIGHT * float(np.abs(a[_LAYOUT:] - b[_LAYOUT:]).mean())
-    return max(alike, -1.0)
-
-
-def signature_bytes(vector: np.ndarray) -> bytes:
-    """Half precision is plenty for a correlation and keeps a cached signature at 144 bytes."""
-    return vector.astype("<f2").tobytes()
-
-
-def signature_from_bytes(blob: bytes) -> np.ndarray | None:
-    """None for a blob of another length (written by an older version): the photo is decoded again."""
-    vector = np.frombuffer(blob, dtype="<f2")
-    return vector.astype(np.float32) if vector.size == _LENGTH else None
-
-
-def capture_time(taken: str | None, mtime_ns: int | None) -> float | None:
-    """Seconds since the epoch: EXIF ``taken`` (with its fraction) when readable, else the file time.
-
-    A ``taken`` without a UTC offset is read as UTC: photos from one camera stay comparable,
-    which is all a burst needs.
-    """
-    match = _TAKEN.match(taken or "")
-    try:
-        stamp = datetime.fromisoformat(match[1] + (match[3] or "+00:00")) if match else None
-    except ValueError:  # a field out of range
-        stamp = None
-    if stamp is not None and match is not None:
-        return stamp.astimezone(timezone.utc).timestamp() + (float(f"0.{match[2]}") if match[2] else 0.0)
-    return None if mtime_ns is None else mtime_ns / 1e9
 
 
 @dataclass
@@ -181,7 +93,7 @@ def _near_identical_pairs(members: Sequence[_Member], threshold: float) -> Itera
     if len(usable) < 2:
         return
     signatures = np.stack([members[position].signature for position in usable]).astype(np.float32)
-    layouts = signatures[:, :_LAYOUT]
+    layouts = signatures[:, :LAYOUT_LENGTH]
     for start in range(0, len(usable), _BLOCK):
         # The colour term only lowers similarity: pairs whose layouts correlate enough are the candidates.
         rows, columns = np.nonzero(layouts[start : start + _BLOCK] @ layouts.T >= threshold)
@@ -306,22 +218,3 @@ def all_but_best(items: Sequence[Item], keep: int, group_of: Callable[[Item], st
     for members in by_group.values():
         culled.extend(sorted(members, key=rank_of)[keep:])  # type: ignore[arg-type]
     return culled
-
-
-def order_by_group(records: Sequence[ScoreRecord], top: int | None = None, bottom: int | None = None) -> list[ScoreRecord]:
-    """Whole groups ranked by their best photo (best first; with ``bottom`` worst first), each group
-    listed best first; ``top``/``bottom`` count groups. Failures go last, and are left out of a
-    selection, as in the ungrouped ranking."""
-    by_group: dict[str, list[ScoreRecord]] = {}
-    for record in records:
-        if record.group is not None:
-            by_group.setdefault(record.group, []).append(record)
-    best = {group: max(member.score for member in members) for group, members in by_group.items()}  # type: ignore[type-var]
-    worst_first = bottom is not None
-    order = sorted(by_group, key=lambda group: (best[group] if worst_first else -best[group], group))  # type: ignore[operator]
-    if top is not None or bottom is not None:
-        order = order[: top if top is not None else bottom]
-    listed = [member for group in order for member in sorted(by_group[group], key=lambda member: (member.rank_in_group, str(member.path)))]
-    if top is None and bottom is None:
-        listed += [record for record in records if record.group is None]
-    return listed

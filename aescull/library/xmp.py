@@ -122,50 +122,6 @@ def merge(existing: bytes | None, updates: Mapping[Key, str]) -> bytes:
     return merged
 
 
-def atomic_write(path: Path, data: bytes, mtime_ns: int | None = None) -> None:
-    """Temp file in the same folder, fsync, rename over, fsync the folder: never a half-written sidecar.
-
-    ``mtime_ns`` lets undo give a restored sidecar its old modification time back too.
-    """
-    temporary = temporary_path(path)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mtime_ns is not None:
-            os.utime(temporary, ns=(mtime_ns, mtime_ns))
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
-
-
-def temporary_path(path: Path) -> Path:
-    """Where ``path``'s next version is written before it takes the name: hidden, same folder, ours."""
-    return path.with_name(f".{path.name}{_TEMPORARY_MARK}{os.getpid()}")
-
-
-def temporaries_of(path: Path) -> list[tuple[Path, int]]:
-    """Temp files left beside ``path`` by any aescull process, with the pid that wrote each."""
-    prefix = f".{path.name}{_TEMPORARY_MARK}"
-    try:
-        names = [entry.name for entry in os.scandir(path.parent) if entry.name.startswith(prefix)]
-    except OSError:
-        return []
-    return [(path.with_name(name), int(name[len(prefix) :])) for name in names if name[len(prefix) :].isdigit()]
-
-
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or unlink in ``directory`` survive a power cut."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 @dataclass

@@ -6,13 +6,13 @@ checkout, in the top-level ``weights/`` folder.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from aescull.fsutil import file_sha256
 from aescull.model.network import ModelConfig, SPPNet
 
 WEIGHTS_FILE = "aescull-spp.pt"
@@ -50,14 +50,6 @@ def default_weights_path() -> Path:
         if candidate.is_file():
             return candidate
     raise WeightsError(f"bundled weights {WEIGHTS_FILE} not found next to {package_dir}")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(model: SPPNet, path: Path, meta: dict, half: bool = True) -> str:

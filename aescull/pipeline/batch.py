@@ -3,7 +3,7 @@
 ``Scorer`` is what a Ray Data actor (or a Spark/Dask worker) holds: the model is loaded once in
 its constructor, then each call maps a numpy batch ``{"path": [...], "bytes": [...]}`` to the
 columns of ``aescull score``. It decodes with :func:`aescull.pipeline.decode.decode_bytes` and scores with
-:func:`aescull.pipeline.local.score_batch`, the code the local engine runs, so a photo gets the same
+:func:`aescull.model.inference.score_batch`, the code the local engine runs, so a photo gets the same
 score, width and height on a cluster as on a laptop. It never imports an engine, and a bad
 image is a row with ``error`` set, never an exception that would fail a whole distributed job.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from aescull.pipeline.decode import DecodedPhoto, DecodeError, decode_bytes, read_photo_bytes
-from aescull.pipeline.local import DEFAULT_BATCH_SIZE, MODEL_FAILED, inference_network, score_batch, too_small
+from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, inference_network, score_batch, too_small
 from aescull.model.checkpoint import LoadedModel, load_model
 
 # Filled from the bytes; ``pair`` and ``mtime_ns`` are facts about the file system, not the

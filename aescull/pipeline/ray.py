@@ -32,7 +32,9 @@ import aescull
 from aescull.pipeline.batch import Scorer, read_files
 from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.pipeline.discover import Candidate, discover, is_raw
-from aescull.pipeline.local import DEFAULT_BATCH_SIZE, PAIRED_JPEG_UNREAD, ScoreRecord, file_key_or_error, raw_row
+from aescull.model.inference import DEFAULT_BATCH_SIZE
+from aescull.pipeline.pairing import PAIRED_JPEG_UNREAD, file_key_or_error, raw_row
+from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
 
 log = logging.getLogger("aescull")

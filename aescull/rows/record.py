@@ -6,9 +6,13 @@ same thing, and reading saved rows (``cull --from``) never imports the model's d
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+_TAKEN = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?([+-]\d{2}:\d{2})?$")
 
 if TYPE_CHECKING:  # both pull numpy in, which `aescull --help` does not need
     import numpy as np
@@ -49,3 +53,19 @@ class ScoreRecord:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def capture_time(taken: str | None, mtime_ns: int | None) -> float | None:
+    """Seconds since the epoch: EXIF ``taken`` (with its fraction) when readable, else the file time.
+
+    A ``taken`` without a UTC offset is read as UTC: photos from one camera stay comparable,
+    which is all a burst needs.
+    """
+    match = _TAKEN.match(taken or "")
+    try:
+        stamp = datetime.fromisoformat(match[1] + (match[3] or "+00:00")) if match else None
+    except ValueError:  # a field out of range
+        stamp = None
+    if stamp is not None and match is not None:
+        return stamp.astimezone(timezone.utc).timestamp() + (float(f"0.{match[2]}") if match[2] else 0.0)
+    return None if mtime_ns is None else mtime_ns / 1e9

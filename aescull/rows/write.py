@@ -13,49 +13,16 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
+from aescull.rows.columns import CHECK_COLUMNS, COLUMNS, GROUP_COLUMNS, REASON_SEPARATOR, check_values, columns_for, row_values
+
 if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
     from aescull.rows.record import ScoreRecord
 
-COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
-GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.judge.groups)
-CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")  # appended by --checks
-REASON_SEPARATOR = ";"
 FORMATS = ("csv", "jsonl", "table", "parquet")
 
 
 def _score_text(score: float | None) -> str:
     return "" if score is None else f"{score:.4f}"
-
-
-def _as_dict(record: ScoreRecord) -> dict[str, object]:
-    """Every column a record can fill; each writer keeps the ones it was opened with."""
-    return {
-        "path": str(record.path),
-        "score": None if record.score is None else round(record.score, 4),
-        "width": record.width,
-        "height": record.height,
-        "taken": record.taken,
-        "camera": record.camera,
-        "error": record.error,
-        "pair": None if record.pair is None else str(record.pair),
-        "size": record.size,
-        "mtime_ns": record.mtime_ns,
-        "group": record.group,
-        "rank_in_group": record.rank_in_group,
-    } | _checks_dict(record)
-
-
-def _checks_dict(record: ScoreRecord) -> dict[str, object]:
-    checks = record.checks
-    if checks is None:
-        return dict.fromkeys(CHECK_COLUMNS)
-    return {
-        "sharpness": checks.sharpness,
-        "exposure": checks.exposure,
-        "clipped": round(checks.clipped, 4),
-        "noise": checks.noise,
-        "reasons": list(checks.reasons),
-    }
 
 
 class CsvWriter:
@@ -67,7 +34,7 @@ class CsvWriter:
         stream.flush()
 
     def write(self, record: ScoreRecord) -> None:
-        row = _as_dict(record)
+        row = row_values(record)
         row["score"] = _score_text(record.score)
         if row["reasons"] is not None:
             row["reasons"] = REASON_SEPARATOR.join(row["reasons"])  # type: ignore[arg-type]
@@ -84,7 +51,7 @@ class JsonlWriter:
         self.columns = columns
 
     def write(self, record: ScoreRecord) -> None:
-        row = _as_dict(record)
+        row = row_values(record)
         self.stream.write(json.dumps({name: row[name] for name in self.columns}, ensure_ascii=False) + "\n")
         self.stream.flush()
 
@@ -128,7 +95,7 @@ class TableWriter:
                 cells += [record.group or "", "" if record.rank_in_group is None else str(record.rank_in_group)]
             cells += [Text(str(record.path)), _score_text(record.score), size, record.taken or "", Text(record.camera or "")]
             if self.checks:
-                checks = _checks_dict(record)
+                checks = check_values(record)
                 cells += ["" if checks[name] is None else str(checks[name]) for name in CHECK_COLUMNS[:-1]]
                 cells.append(Text(", ".join(checks["reasons"] or ()), style="yellow"))  # type: ignore[arg-type]
             table.add_row(
@@ -162,7 +129,7 @@ class ParquetWriter:
         self.rows: list[dict[str, object]] = []
 
     def write(self, record: ScoreRecord) -> None:
-        row = _as_dict(record)
+        row = row_values(record)
         self.rows.append({name: row[name] for name in self.columns})
         if len(self.rows) >= self.ROWS_PER_GROUP:
             self._flush()
@@ -189,5 +156,5 @@ def open_writer(
     fmt: str, stream: TextIO | BinaryIO, groups: bool = False, checks: bool = False
 ) -> CsvWriter | JsonlWriter | TableWriter | ParquetWriter:
     """``groups`` adds the ``group`` and ``rank_in_group`` columns of ``--groups``, ``checks``
-    the columns of :data:`CHECK_COLUMNS` (``--checks``)."""
-    return WRITERS[fmt](stream, COLUMNS + (GROUP_COLUMNS if groups else ()) + (CHECK_COLUMNS if checks else ()))
+    the columns of :data:`aescull.rows.columns.CHECK_COLUMNS` (``--checks``)."""
+    return WRITERS[fmt](stream, columns_for(groups, checks))

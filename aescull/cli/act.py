@@ -1,0 +1,269 @@
+"""``aescull cull``, ``tag`` and ``undo``: the commands that change the library, every change journaled.
+
+Both changing commands run one sequence (:func:`_carry_out`): plan, then either print the plan
+(``--dry-run``) or take the library's lock, plan again under it and execute; then report what
+was refused or failed and how to undo it (:func:`_finish`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from aescull.cli.errors import ExitCode, UsageError, guard, warn
+from aescull.cli.options import (
+    ActPathsArg,
+    DebugOpt,
+    DryRunOpt,
+    Format,
+    FormatOpt,
+    FromOpt,
+    GroupingOptions,
+    JournalOpt,
+    QuietOpt,
+    ScoringOptions,
+    SidecarStyle,
+    SidecarStyleOpt,
+    takes,
+)
+from aescull.cli.run import load_weights, score_rows
+from aescull.cli.streams import read_rows, rows_source, write_rows
+
+if TYPE_CHECKING:
+    from aescull.library.execute import Outcome
+    from aescull.library.plan import Plan
+
+
+@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+def cull(
+    paths: ActPathsArg = None,
+    below: Annotated[Optional[float], typer.Option("--below", help="Cull shots scoring below T (0..1).")] = None,
+    bottom: Annotated[Optional[str], typer.Option("--bottom", help="Cull the N lowest shots, or the lowest P% (e.g. 10%).")] = None,
+    keep_best: Annotated[
+        Optional[int], typer.Option("--keep-best", min=1, help="Cull all but the N best shots of each burst or near-duplicate group (with --below: and those below T too).")
+    ] = None,
+    reject: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reject",
+            help="Also cull shots flagged for any of these reasons (comma-separated: blurry, dark, bright, noisy); "
+            "scores with --checks, or needs rows of `aescull score --checks`.",
+        ),
+    ] = None,
+    per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
+    move_to: Annotated[Optional[Path], typer.Option("--move-to", help="Move culled shots here (default: <library root>/_culled).", file_okay=False)] = None,
+    copy: Annotated[bool, typer.Option("--copy", help="Copy culled shots instead of moving them.")] = False,
+    tag: Annotated[bool, typer.Option("--tag", help="Mark culled photos rejected in their sidecars instead of moving.")] = False,
+    list_only: Annotated[bool, typer.Option("--list", help="Only print the culled rows (csv/jsonl/table on stdout).")] = False,
+    dry_run: DryRunOpt = False,
+    from_file: FromOpt = None,
+    sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
+    journal: JournalOpt = None,
+    fmt: FormatOpt = Format.csv,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    *,
+    scoring: ScoringOptions,
+    grouping: GroupingOptions,
+) -> None:
+    """Move (or copy, tag, list) the weakest shots; a RAW+JPEG pair, its sidecars and companions go together.
+
+    Rows come from scoring PATH..., or from --from FILE, or from stdin when no PATH is given and stdin is not a terminal (`aescull score ~/Photos | aescull cull --below 0.4`). Saved rows whose file changed since scoring are refused. Every change is journaled: `aescull undo` reverts it.
+
+    --keep-best N keeps the N best shots of each moment (bursts found as by `score --groups`, with --burst-window, --similarity, --duplicates; saved rows must come from `aescull score --groups`).
+
+    --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
+    """
+    from aescull.judge.decide import CullRule, parse_bottom
+    from aescull.library.plan import CULLED_FOLDER, library_root, plan_cull
+    from aescull.rows.read import read_score_rows
+
+    if below is not None and bottom is not None:
+        raise typer.BadParameter("give one of --below T or --bottom N|P%, not both")
+    if keep_best is not None and bottom is not None:
+        raise typer.BadParameter("--keep-best combines with --below, not with --bottom")
+    if below is None and bottom is None and reject is None and keep_best is None:
+        raise typer.BadParameter("give --below T, --bottom N|P%, --reject REASONS or --keep-best N")
+    rejected = _parse_reject(reject)
+    try:
+        if below is not None:
+            rule: CullRule | None = CullRule(below=below, reject=rejected)
+        elif bottom is not None:
+            rule = replace(parse_bottom(bottom), reject=rejected)
+        else:
+            rule = CullRule(reject=rejected) if rejected else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    if copy + tag + list_only > 1 or (move_to is not None and (tag or list_only)):
+        raise typer.BadParameter("choose one action: --move-to/--copy (move or copy), --tag or --list")
+    from_file = rows_source(paths, from_file)
+    action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
+    started = time.monotonic()
+    saved_rows = None if from_file is None else read_rows(from_file, read_score_rows)
+    if saved_rows is not None and keep_best is not None and any(row.error is None and row.group is None for row in saved_rows):
+        raise typer.BadParameter("--keep-best needs the rows' group column: save them with `aescull score --groups`", param_hint="--from")
+    if rejected and saved_rows is not None and any(row.checks is None and row.error is None for row in saved_rows):
+        raise typer.BadParameter("--reject needs rows with reasons: score them with `aescull score --checks`", param_hint="--from")
+    with guard(debug):
+        if saved_rows is not None:
+            rows, failed = saved_rows, 0
+            root = library_root([row.path for row in rows])
+        else:
+            assert paths is not None
+            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, quiet=quiet, checks=bool(rejected))
+            root = library_root(paths)
+        destination = (move_to or root / CULLED_FOLDER).absolute()
+
+        def make_plan() -> Plan:
+            return plan_cull(rows, rule, root, action, destination, per_folder=per_folder,
+                             check_staleness=from_file is not None, sidecar_style=sidecar_style.value, keep_best=keep_best)
+
+        if action == "list":
+            plan, outcome = make_plan(), None
+            listed = [row for shot in plan.culled for row in shot.rows]
+            write_rows(listed, fmt, None, groups=keep_best is not None, checks=any(row.checks is not None for row in rows))
+            where = f"{sum(len(shot.rows) for shot in plan.culled)} photos listed"
+        else:
+            plan, outcome = _carry_out(make_plan, "cull", root, journal, dry_run)
+            n_files = sum(operation.kind != "mkdir" for operation in plan.operations)
+            where = {
+                "move": f"{n_files} files {'to move' if dry_run else 'moved'} to {destination}",
+                "copy": f"{n_files} files {'to copy' if dry_run else 'copied'} to {destination}",
+                "tag": f"{n_files} sidecars {'to mark' if dry_run else 'marked'} rejected",
+            }[action]
+        summary = f"kept {len(plan.kept)} shots, culled {len(plan.culled)} ({where})"
+        _finish(plan, outcome, summary, failed=failed, quiet=quiet, dry_run=dry_run and action != "list", started=started,
+                root=root, journal=journal)
+
+
+@takes(scoring=ScoringOptions)
+def tag(
+    paths: ActPathsArg = None,
+    reject_below: Annotated[Optional[float], typer.Option("--reject-below", help="Rate photos scoring below T as rejected (-1).")] = None,
+    pick_labels: Annotated[bool, typer.Option("--pick-labels", help="Also write digiKam:PickLabel (1 rejected, 3 accepted).")] = False,
+    sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
+    dry_run: DryRunOpt = False,
+    journal: JournalOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    *,
+    scoring: ScoringOptions,
+) -> None:
+    """Write each photo's rating into its XMP sidecar (merged, never clobbered; undo with `aescull undo`).
+
+    Stars are equal-width bins of the score: 0-0.2 is 1 star ... 0.8-1 is 5 stars; -1 (rejected) below --reject-below. The raw score and the model go into the aescull: namespace.
+    """
+    from aescull.library.plan import library_root, plan_tag
+
+    if not paths:
+        raise typer.BadParameter("give the photos or folders to tag (e.g. `aescull tag .`)")
+    started = time.monotonic()
+    with guard(debug):
+        loaded = load_weights(scoring.weights)
+        rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded)
+        root = library_root(paths)
+
+        def make_plan() -> Plan:
+            return plan_tag(rows, reject_below=reject_below, pick_labels=pick_labels, sidecar_style=sidecar_style.value,
+                            model_name=loaded.name, model_version=loaded.version)
+
+        plan, outcome = _carry_out(make_plan, "tag", root, journal, dry_run)
+        summary = f"{len(plan.operations)} sidecars {'to write' if dry_run else 'written'}"
+        summary += f", {len(plan.refused)} refused" if plan.refused else ""
+        _finish(plan, outcome, summary, failed=failed, quiet=quiet, dry_run=dry_run, started=started, root=root, journal=journal)
+
+
+def undo(
+    path: Annotated[Optional[Path], typer.Argument(help="The library root the run worked in (default: the current folder).", show_default=False)] = None,
+    journal: JournalOpt = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Revert every run in the journal, newest first.")] = False,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Revert the last cull or tag run: files back to their exact paths, sidecars to their exact bytes."""
+    from aescull.library import undo as undoing
+    from aescull.library.journal import JOURNAL_NAME, Journal
+
+    root = (path or Path(".")).absolute()
+    journal_file = journal or root / JOURNAL_NAME
+    with guard(debug):
+        if not journal_file.exists():
+            warn(f"nothing to undo: no journal at {journal_file}")
+            return
+        with _library_lock(root):
+            outcomes = undoing.undo(Journal(journal_file), all_runs)
+        for outcome in outcomes:
+            for message in outcome.failures:
+                warn(f"warning: {message}")
+            if not quiet:
+                state = "partly undone (run undo again once the above is resolved)" if outcome.failures else "undone"
+                warn(f"run {outcome.run} {state}: {outcome.done} changes reverted")
+        if not outcomes and not quiet:
+            warn(f"nothing to undo in {journal_file}")
+        if any(outcome.failures for outcome in outcomes):
+            raise typer.Exit(ExitCode.FILES_FAILED)
+
+
+def _parse_reject(text: str | None) -> frozenset[str]:
+    """``blurry,dark`` -> the reasons; an unknown name is a usage error, not a silent no-op."""
+    if text is None:
+        return frozenset()
+    from aescull.judge.checks import REASONS
+
+    reasons = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
+    unknown = sorted(reasons - set(REASONS))
+    if unknown or not reasons:
+        raise typer.BadParameter(
+            f"unknown reason {', '.join(unknown) or repr(text)}; choose from {', '.join(REASONS)}", param_hint="--reject"
+        )
+    return reasons
+
+
+def _carry_out(make_plan: Callable[[], Plan], command: str, root: Path, journal: Path | None, dry_run: bool) -> tuple[Plan, Outcome | None]:
+    """Print the plan (dry run), or plan again under the library's lock and execute it, journaled."""
+    from aescull.library.execute import execute
+    from aescull.library.journal import JOURNAL_NAME, Journal
+
+    if dry_run:
+        plan = make_plan()
+        for operation in plan.operations:
+            typer.echo(operation.describe())
+        return plan, None
+    with _library_lock(root):
+        plan = make_plan()
+        return plan, execute(plan.operations, Journal(journal or root / JOURNAL_NAME), command)
+
+
+def _finish(
+    plan: Plan, outcome: Outcome | None, summary: str, *, failed: int, quiet: bool, dry_run: bool, started: float, root: Path,
+    journal: Path | None,
+) -> None:
+    """Warn about each refusal and failure, print the summary with how to undo, and exit 1 if anything went wrong."""
+    for message in plan.refused + (outcome.failures if outcome else []):
+        warn(f"warning: {message}")
+    if not quiet:
+        if dry_run:
+            summary += "; dry run: nothing changed"
+        elif outcome is not None and outcome.done:
+            summary += f" in {time.monotonic() - started:.1f} s; undo with: aescull undo {root}" + (f" --journal {journal}" if journal else "")
+        warn(summary)
+    if failed or plan.refused or (outcome and outcome.failures):
+        raise typer.Exit(ExitCode.FILES_FAILED)
+
+
+@contextmanager
+def _library_lock(root: Path) -> Iterator[None]:
+    from aescull.library.errors import LibraryLocked
+    from aescull.library.journal import library_lock
+
+    try:
+        with library_lock(root):
+            yield
+    except LibraryLocked as error:
+        raise UsageError(str(error)) from None

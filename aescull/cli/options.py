@@ -1,0 +1,148 @@
+"""Options shared by several commands, each declared once.
+
+:class:`ScoringOptions` (how photos are found, decoded, scored and cached) and
+:class:`GroupingOptions` (how bursts are found) are dataclasses whose fields carry their Typer
+declarations; :func:`takes` adds those fields to a command's signature and hands the command one
+object, so a new scoring option is one field here and reaches every command that scores.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from aescull.judge.thresholds import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+class Format(str, Enum):
+    csv = "csv"
+    jsonl = "jsonl"
+    table = "table"
+    parquet = "parquet"
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class SidecarStyle(str, Enum):
+    ext = "ext"
+    stem = "stem"
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """Which files are scored and how: every command that scores PATH... takes these."""
+
+    recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Walk into subfolders.")] = True
+    max_side: Annotated[
+        Optional[int],
+        typer.Option("--max-side", min=0, help="Longest side the photo is scaled down to before scoring (default: the model's); 0 = native pixels."),
+    ] = None
+    full_decode: Annotated[
+        bool,
+        typer.Option(
+            "--full-decode",
+            help="Decode JPEGs at full size before scaling them down: slower on large JPEGs, and scores equal a full-resolution "
+            "decode's (the default DCT-domain draft decode moves them by up to ~0.01).",
+        ),
+    ] = False
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Photos of the same shape per model call [default: 1].")] = None
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Decoding threads [default: CPU cores, at most 4].")] = None
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Model threads [default: half the CPU cores].")] = None
+    cache: Annotated[
+        Optional[Path], typer.Option("--cache", help="Score cache file (default: in the user cache folder).", dir_okay=False)
+    ] = None
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the score cache.")] = False
+    weights: Annotated[
+        Optional[Path], typer.Option("--weights", help="Use this checkpoint instead of the bundled weights.", hidden=True, dir_okay=False)
+    ] = None
+
+
+@dataclass(frozen=True)
+class GroupingOptions:
+    """How photos of one moment are found (``--groups``, ``--keep-best``)."""
+
+    burst_window: Annotated[
+        float,
+        typer.Option("--burst-window", min=0.0, metavar="S", help="Photos of one moment are taken at most S seconds apart (with --groups)."),
+    ] = DEFAULT_BURST_WINDOW
+    similarity: Annotated[
+        float,
+        typer.Option(
+            "--similarity", min=-1.0, max=1.0,
+            help="How alike photos of one moment must look, -1..1: correlation of 8×8 thumbnails minus a colour difference (with --groups).",
+        ),
+    ] = DEFAULT_SIMILARITY
+    duplicates: Annotated[
+        bool, typer.Option("--duplicates", help="Also group near-identical photos (copies, exports) whatever their capture times (with --groups).")
+    ] = False
+
+
+def takes(**groups: type) -> Callable[[Command], Command]:
+    """``@takes(scoring=ScoringOptions)``: the command gets ``scoring=ScoringOptions(...)`` built
+    from options that Typer parses as if each field were a parameter of the command."""
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command)
+        resolved = typing.get_type_hints(command, include_extras=True)  # in the command's own module
+        own = [parameter.replace(annotation=resolved[name]) for name, parameter in signature.parameters.items() if name not in groups]
+        added: dict[str, list[inspect.Parameter]] = {}
+        for argument, kind in groups.items():
+            hints = typing.get_type_hints(kind, include_extras=True)
+            added[argument] = [
+                inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, default=field.default, annotation=hints[field.name])
+                for field in fields(kind)
+            ]
+
+        @functools.wraps(command)
+        def wrapper(**values: Any) -> Any:
+            for argument, kind in groups.items():
+                values[argument] = kind(**{parameter.name: values.pop(parameter.name) for parameter in added[argument]})
+            return command(**values)
+
+        parameters = own + [parameter for extra in added.values() for parameter in extra]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        del wrapper.__wrapped__  # type: ignore[attr-defined]  # Typer must read the signature above, not the command's
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+PathsArg = Annotated[
+    Optional[list[Path]], typer.Argument(help="Photos or folders to score (default: the current folder).", show_default=False)
+]
+ActPathsArg = Annotated[Optional[list[Path]], typer.Argument(help="Photos or folders to score and act on.", show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows to FILE instead of stdout.", dir_okay=False)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary (failures are still reported).")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
+GroupsOpt = Annotated[bool, typer.Option("--groups", help="Find bursts and near-duplicates: add the group and rank_in_group columns.")]
+ChecksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--checks",
+        help="Also measure focus, exposure and noise at native resolution: columns sharpness, exposure, clipped, noise "
+        "and reasons (blurry, dark, bright, noisy). Costs a full-size decode of each JPEG.",
+    ),
+]
+SidecarStyleOpt = Annotated[
+    SidecarStyle, typer.Option("--sidecar-style", help="IMG.jpg.xmp (ext: darktable, digiKam) or IMG.xmp (stem: Lightroom, Capture One).")
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan on stdout and change nothing.")]
+JournalOpt = Annotated[
+    Optional[Path], typer.Option("--journal", help="Journal file (default: <library root>/.aescull-journal.jsonl).", dir_okay=False)
+]
+FromOpt = Annotated[Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")]

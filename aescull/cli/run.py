@@ -1,0 +1,162 @@
+"""Scoring as the commands run it: load the model first, stream the rows, warn about each failure.
+
+The model is loaded before any output, so a bad ``--weights`` or a missing Ray fails with exit 2
+and no rows; each failed file is warned about on stderr as its row goes by.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from aescull.cli.errors import ExitCode, UsageError, warn
+from aescull.cli.options import Engine, GroupingOptions, ScoringOptions
+
+if TYPE_CHECKING:
+    from aescull.model.checkpoint import LoadedModel
+    from aescull.pipeline.local import ThumbnailCallback
+    from aescull.rows.record import ScoreRecord
+
+
+def load_weights(weights: Path | None) -> LoadedModel:
+    from aescull.model.checkpoint import WeightsError, load_model
+
+    try:
+        return load_model(weights)
+    except WeightsError as error:
+        raise UsageError(str(error)) from error
+
+
+def scored(
+    paths: list[Path] | None,
+    scoring: ScoringOptions,
+    *,
+    quiet: bool,
+    loaded: LoadedModel | None = None,
+    on_thumbnail: ThumbnailCallback | None = None,
+    signatures: bool = False,
+    checks: bool = False,
+    engine: Engine = Engine.local,
+    address: str | None = None,
+    actors: int | None = None,
+) -> Iterator[ScoreRecord]:
+    """The rows of ``aescull score PATH...`` (default: the current folder), in discovery order."""
+    import torch
+
+    from aescull.model.inference import DEFAULT_THREADS
+    from aescull.pipeline.cache import default_cache_path
+    from aescull.pipeline.local import score_paths
+
+    torch.set_num_threads(scoring.threads or DEFAULT_THREADS)
+    loaded = loaded or load_weights(scoring.weights)
+    cache_file = None if scoring.no_cache else (scoring.cache or default_cache_path())
+    targets = [str(path) for path in (paths or [Path(".")])]
+    if engine is Engine.ray:
+        records = _ray_records(targets, loaded, scoring, cache_file, address, actors)
+    else:
+        records = score_paths(
+            targets,
+            model=loaded,
+            max_side=scoring.max_side,
+            full_decode=scoring.full_decode,
+            recursive=scoring.recursive,
+            cache_file=cache_file,
+            on_thumbnail=on_thumbnail,
+            signatures=signatures,
+            checks=checks,
+            **({} if scoring.batch_size is None else {"batch_size": scoring.batch_size}),
+            **({} if scoring.workers is None else {"workers": scoring.workers}),
+        )
+    return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
+
+
+def _reported(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
+    for record in records:
+        if record.error:
+            warn(f"warning: {record.path}: {record.error}")
+        yield record
+
+
+def _with_progress(records: Iterator[ScoreRecord], show: bool) -> Iterator[ScoreRecord]:
+    """A progress bar on stderr, only when a person is watching it."""
+    if not show:
+        yield from records
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("scoring", total=None)
+        for record in records:
+            progress.advance(task)
+            yield record
+
+
+def _ray_records(
+    targets: list[str], loaded: LoadedModel, scoring: ScoringOptions, cache_file: Path | None, address: str | None, actors: int | None
+) -> Iterator[ScoreRecord]:
+    """Ray is reached before any output, so a missing extra or a wrong --address exits 2 with no rows."""
+    from aescull.model.inference import DEFAULT_BATCH_SIZE
+    from aescull.pipeline.ray import EngineError, connect, score_paths_ray
+
+    try:
+        connect(address)
+    except EngineError as error:
+        raise UsageError(str(error)) from error
+    return score_paths_ray(targets, model=loaded, max_side=scoring.max_side, batch_size=scoring.batch_size or DEFAULT_BATCH_SIZE,
+                           recursive=scoring.recursive, cache_file=cache_file, address=address, actors=actors,
+                           full_decode=scoring.full_decode)
+
+
+def grouped(records: Iterable[ScoreRecord], grouping: GroupingOptions) -> list[ScoreRecord]:
+    from aescull.judge.groups import group_records
+
+    return group_records(list(records), grouping.burst_window, grouping.similarity, grouping.duplicates)
+
+
+def score_rows(
+    paths: list[Path], scoring: ScoringOptions, grouping: GroupingOptions | None = None, **options: object
+) -> tuple[list[ScoreRecord], int]:
+    """Score ``paths`` now (and group them, given ``grouping``) for a command that acts on them;
+    rows with errors were already warned about, so they are counted, not kept."""
+    records: Iterable[ScoreRecord] = scored(paths, scoring, signatures=grouping is not None, **options)  # type: ignore[arg-type]
+    if grouping is not None:
+        records = grouped(records, grouping)
+    rows, failed = [], 0
+    for record in records:
+        if record.error:
+            failed += 1
+            continue
+        rows.append(record)
+    return rows, failed
+
+
+class Tally:
+    """Counts rows as they stream past, for the summary line and the exit code."""
+
+    def __init__(self) -> None:
+        self.total = self.failed = self.cached = 0
+
+    def count(self, records: Iterable[ScoreRecord]) -> Iterator[ScoreRecord]:
+        for record in records:
+            self.total += 1
+            self.failed += record.error is not None
+            self.cached += record.cached
+            yield record
+
+    def finish(self, started: float, quiet: bool) -> None:
+        if not quiet:
+            warn(
+                f"{self.total - self.failed} of {self.total} files scored"
+                + (f", {self.failed} failed" if self.failed else "")
+                + (f", {self.cached} from cache" if self.cached else "")
+                + f" in {time.monotonic() - started:.1f} s"
+            )
+        if self.failed:
+            raise typer.Exit(ExitCode.FILES_FAILED)

@@ -1,0 +1,117 @@
+"""``aescull score`` and ``aescull rank``: rows out, nothing in the library changed.
+
+Neither imports the library (cull, journal, sidecars) nor the report: a scoring run loads only
+what scoring needs.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from aescull.cli.errors import guard
+from aescull.cli.options import (
+    ChecksOpt,
+    DebugOpt,
+    Engine,
+    Format,
+    FormatOpt,
+    GroupingOptions,
+    GroupsOpt,
+    OutputOpt,
+    PathsArg,
+    QuietOpt,
+    ScoringOptions,
+    takes,
+)
+from aescull.cli.run import Tally, grouped, scored
+from aescull.cli.streams import output_format, write_rows
+
+ScoreFormatOpt = Annotated[
+    Optional[Format],
+    typer.Option("--format", "-f", help="Output format (default: from the --output extension, .jsonl or .parquet, else csv).", show_default=False),
+]
+EngineOpt = Annotated[
+    Engine, typer.Option("--engine", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull\\[ray]').")
+]
+AddressOpt = Annotated[
+    Optional[str],
+    typer.Option("--address", help="Ray cluster address, as `ray start --head` prints it (default: a private Ray on this machine, 127.0.0.1 only)."),
+]
+ActorsOpt = Annotated[
+    Optional[int],
+    typer.Option("--actors", min=1, help="Model copies on the Ray cluster (default: its CPUs, less a reserve for reading files)."),
+]
+
+
+@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+def score(
+    paths: PathsArg = None,
+    fmt: ScoreFormatOpt = None,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    groups: GroupsOpt = False,
+    checks: ChecksOpt = False,
+    engine: EngineOpt = Engine.local,
+    address: AddressOpt = None,
+    actors: ActorsOpt = None,
+    *,
+    scoring: ScoringOptions,
+    grouping: GroupingOptions,
+) -> None:
+    """Score photos: one row per file (CSV on stdout by default), in a stable order.
+
+    With --groups, photos of one moment (taken within --burst-window seconds and alike, or with --duplicates near-identical at any time) share a `group` id, and `rank_in_group` 1 is the best of each; rows are printed once all are scored.
+
+    With --engine ray the same rows, in the same order, come from a Ray cluster (--address), or from a private Ray on this machine.
+    """
+    if engine is Engine.local and (address is not None or actors is not None):
+        raise typer.BadParameter("--address and --actors need --engine ray")
+    if engine is Engine.ray and (groups or checks):
+        raise typer.BadParameter("--groups and --checks run on the local engine only, not with --engine ray")
+    fmt = output_format(fmt, output)
+    started = time.monotonic()
+    with guard(debug):
+        tally = Tally()
+        records = scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks, engine=engine, address=address, actors=actors)
+        if groups:
+            records = iter(grouped(records, grouping))
+        write_rows(tally.count(records), fmt, output, groups=groups, checks=checks)
+        tally.finish(started, quiet)
+
+
+@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+def rank(
+    paths: PathsArg = None,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the N best photos.")] = None,
+    bottom: Annotated[Optional[int], typer.Option("--bottom", min=1, help="Only the N worst photos, worst first.")] = None,
+    fmt: FormatOpt = Format.csv,
+    output: OutputOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    groups: GroupsOpt = False,
+    checks: ChecksOpt = False,
+    *,
+    scoring: ScoringOptions,
+    grouping: GroupingOptions,
+) -> None:
+    """Rank photos best first (or worst first with --bottom); failed files are listed last.
+
+    With --groups, whole groups are ranked by their best photo, each group best first; --top/--bottom then count groups.
+    """
+    from aescull.judge.ranking import rank_records
+
+    if top is not None and bottom is not None:
+        raise typer.BadParameter("use --top or --bottom, not both")
+    started = time.monotonic()
+    with guard(debug):
+        tally = Tally()
+        records = list(tally.count(scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks)))
+        if groups:
+            records = grouped(records, grouping)
+        ordered = rank_records(records, grouped=groups, worst_first=bottom is not None, limit=top if top is not None else bottom)
+        write_rows(ordered, fmt, output, groups=groups, checks=checks)
+        tally.finish(started, quiet)

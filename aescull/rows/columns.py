@@ -1,0 +1,54 @@
+"""The row contract: which columns ``aescull score`` writes, in which order, and each value's form.
+
+Written by :mod:`aescull.rows.write`, read back by :mod:`aescull.rows.read`, shown by the report:
+one definition, so a column added here reaches all of them. The columns of ``--groups`` and
+``--checks`` are only written when asked for, so the default output keeps its shape.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the rows must not pull torch or numpy in just to print
+    from aescull.rows.record import ScoreRecord
+
+COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
+GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.judge.groups)
+CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")  # appended by --checks
+REASON_SEPARATOR = ";"  # between reasons in CSV; JSON lines and Parquet hold a list
+
+
+def columns_for(groups: bool = False, checks: bool = False) -> tuple[str, ...]:
+    """The columns of a run: the default ones, then those of ``--groups`` and ``--checks``."""
+    return COLUMNS + (GROUP_COLUMNS if groups else ()) + (CHECK_COLUMNS if checks else ())
+
+
+def row_values(record: ScoreRecord) -> dict[str, object]:
+    """Every column a record can fill, as the writers print them (score and clipped to 4 decimals)."""
+    return {
+        "path": str(record.path),
+        "score": None if record.score is None else round(record.score, 4),
+        "width": record.width,
+        "height": record.height,
+        "taken": record.taken,
+        "camera": record.camera,
+        "error": record.error,
+        "pair": None if record.pair is None else str(record.pair),
+        "size": record.size,
+        "mtime_ns": record.mtime_ns,
+        "group": record.group,
+        "rank_in_group": record.rank_in_group,
+    } | check_values(record)
+
+
+def check_values(record: ScoreRecord) -> dict[str, object]:
+    checks = record.checks
+    if checks is None:
+        return dict.fromkeys(CHECK_COLUMNS)
+    return {
+        "sharpness": checks.sharpness,
+        "exposure": checks.exposure,
+        "clipped": round(checks.clipped, 4),
+        "noise": checks.noise,
+        "reasons": list(checks.reasons),
+    }
