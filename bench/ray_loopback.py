@@ -23,7 +23,8 @@ from PIL import Image
 from aescull.model.network import ModelConfig, SPPNet
 from aescull.pipeline.ray import LOOPBACK_ONLY_ENV
 from aescull.model.checkpoint import save_checkpoint
-from tests.conftest import REPO, photo_pixels
+from tests.support.images import photo_pixels
+from tests.support.models import REPO
 
 
 def generate(folder: Path, count: int, width: int, height: int) -> None:

@@ -30,7 +30,7 @@ from PIL import Image, ImageChops
 from aescull.pipeline.decode import Thumbnail
 from aescull.report.tiles import ordered, tile_of
 from aescull.report.write import ReportWriter
-from tests.chromium import DevTools
+from tests.support.chromium import DevTools
 
 SCROLL_SCRIPT = """
 new Promise(resolve => {

@@ -102,8 +102,11 @@ def guard(debug: bool) -> Iterator[None]:
         raise typer.Exit(ExitCode.OK) from None
     except Exception as error:
         if debug:
-            raise
-        warn(f"error: {error} (run with --debug for the traceback)")
+            import traceback
+
+            traceback.print_exc()
+        else:
+            warn(f"error: {error} (run with --debug for the traceback)")
         raise typer.Exit(ExitCode.CRASH) from None
     finally:
         if in_main_thread:

@@ -40,13 +40,10 @@ MODEL_FAILED = "the model could not score this image"
 Network = Callable[[torch.Tensor], torch.Tensor]
 
 
-def inference_network(model: Network) -> Network:
+def inference_network(model: torch.nn.Module) -> Network:
     """The same network, faster on a CPU: batch norms folded into their convolutions and
     channels-last memory (measured at 512 px on one core: 90 -> 66 ms per photo, before ReLU6 went in place; scores move by
-    ~2e-7). The caller's model is left as it is; a callable that is not a module (a test spy),
-    or a module that cannot be traced, runs unfolded."""
-    if not isinstance(model, torch.nn.Module):
-        return model
+    ~2e-7). The caller's model is left as it is; a module that cannot be traced runs unfolded."""
     try:
         with warnings.catch_warnings():  # it imports torch.utils.mkldnn, which still uses torch.jit
             warnings.simplefilter("ignore", DeprecationWarning)
