@@ -21,12 +21,12 @@ KERNEL_GRID = tuple((gamma, lam) for gamma in (0.25, 0.5, 1.0) for lam in (0.003
 TAP_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 # A damaged copy should score at least this much below its original, asked with this share of
 # the labels' total weight: more ranks damaged copies better and agrees less with people
-# (5-fold figures in README). Newton's method on the hinge settles in about 5 steps.
+# (5-fold figures in MODEL_CARD.md and git history). Newton's method on the hinge settles in about 5 steps.
 TAP_PAIR_MARGIN = 0.1
 DAMAGE_SHARE = 0.2
 HINGE_STEPS = 30
 # The kernel head's taps: every block up to the second stride-32 one, at ImageNet weights (a
-# frozen copy past --frozen-blocks). The last two blocks added nothing measurable (README).
+# frozen copy past --frozen-blocks). The last two blocks added nothing measurable (see git history of the model card).
 KERNEL_TAPS = tuple(range(14))
 
 

@@ -20,7 +20,7 @@ flag can be explained ("blurry": sharpness 0.30, the sharpest edges look blurred
   noise, detail and noise cannot be told apart and it is ``None`` (as when no part is flat and
   unclipped): never flagged.
 
-The thresholds below were calibrated by ``python -m evaluation.checks_eval`` (see README).
+The thresholds below were calibrated by ``python -m evaluation.checks_eval`` (see docs/checks.md).
 """
 
 from __future__ import annotations

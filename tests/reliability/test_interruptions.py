@@ -1,6 +1,6 @@
 """Runs that end early: Ctrl-C and SIGTERM during `score`, SIGKILL during `cull` and `tag`, and a
 second aescull on a library that is being worked on. Each runs the real CLI in a subprocess
-(tests/interrupting.py adds the fault); nothing in aescull knows it is being tested.
+(tests/support/interrupting.py adds the fault); nothing in aescull knows it is being tested.
 
 By default the SIGKILL tests stop a run at chosen fsync points, one per kind of moment (every
 journal line, sidecar, copy and folder change is followed by an fsync); AESCULL_KILL_SWEEP=1 stops

@@ -29,7 +29,7 @@ from tests.support.peak_rss import make_folder
 
 
 def peak_rss(tmp_path: Path, *args: str) -> dict[str, float]:
-    """tests/peak_rss.py in a fresh process, so that the peak is this run's alone."""
+    """tests/support/peak_rss.py in a fresh process, so that the peak is this run's alone."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
     completed = subprocess.run(
         [sys.executable, str(REPO / "tests" / "support" / "peak_rss.py"), *args], env=env, capture_output=True, text=True, timeout=3600

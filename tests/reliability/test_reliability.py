@@ -1,4 +1,4 @@
-"""Every command over the hostile corpus of tests/hostile.py: no crash, nothing lost.
+"""Every command over the hostile corpus of tests/support/hostile.py: no crash, nothing lost.
 
 Invariants, for every command and every cull/tag + undo sequence: each input file has exactly one
 row (a score or an error), each failure exactly one warning line; exit code 1 when any file

@@ -2,11 +2,11 @@
 
 aescull itself has no test hook: this wrapper patches the process it runs in, then calls the CLI.
 
-    python tests/interrupting.py slow-decodes N SECONDS -- ARGS   every photo after the Nth waits
+    python tests/support/interrupting.py slow-decodes N SECONDS -- ARGS   every photo after the Nth waits
         SECONDS before it is opened, leaving time for a signal to land in the middle of a run
-    python tests/interrupting.py kill-at-fsync N -- ARGS          SIGKILL at the Nth os.fsync, before it
+    python tests/support/interrupting.py kill-at-fsync N -- ARGS          SIGKILL at the Nth os.fsync, before it
         runs: every journal line, sidecar, copy and folder change is followed by one
-    python tests/interrupting.py pause-at-fsync N -- ARGS         at the Nth os.fsync, print "paused" on
+    python tests/support/interrupting.py pause-at-fsync N -- ARGS         at the Nth os.fsync, print "paused" on
         stderr and wait to be killed from outside
 """
 

@@ -1,9 +1,9 @@
 """Peak memory of scoring, measured in a fresh process, for tests/test_limits.py and README's figures.
 
-    python tests/peak_rss.py [--weights W] [--max-side N] --warm-up PHOTO TARGET...
+    python tests/support/peak_rss.py [--weights W] [--max-side N] --warm-up PHOTO TARGET...
         prints JSON: peak RSS (ru_maxrss, MiB) once the model is loaded and PHOTO scored (the
         baseline), and again after scoring TARGET... the way the CLI does (rows streamed, not kept)
-    python tests/peak_rss.py --make-folder DIR N
+    python tests/support/peak_rss.py --make-folder DIR N
         writes N distinct small JPEGs into DIR, in 100 subfolders
 """
 
