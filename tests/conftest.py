@@ -27,7 +27,8 @@ def plumbing_model(plumbing_weights: Path) -> LoadedModel:
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Never touch the real user cache folder from a test."""
+    """Never touch the real user cache or state folder (journals of read-only libraries) from a test."""
     cache_home = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
     return cache_home

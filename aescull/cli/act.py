@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from aescull.cli.errors import ExitCode, UsageError, guard, warn
+from aescull.cli.errors import ExitCode, UsageError, counted, guard, warn
 from aescull.cli.options import (
     ActPathsArg,
     DebugOpt,
@@ -43,21 +43,22 @@ if TYPE_CHECKING:
 @takes(scoring=ScoringOptions, grouping=GroupingOptions)
 def cull(
     paths: ActPathsArg = None,
-    below: Annotated[Optional[float], typer.Option("--below", help="Cull shots scoring below T (0..1).")] = None,
-    bottom: Annotated[Optional[str], typer.Option("--bottom", help="Cull the N lowest shots, or the lowest P% (e.g. 10%).")] = None,
+    below: Annotated[Optional[float], typer.Option("--below", metavar="T", help="Cull shots scoring below T (0..1).")] = None,
+    bottom: Annotated[Optional[str], typer.Option("--bottom", metavar="N|P%", help="Cull the N lowest shots, or the lowest P% (e.g. 10%).")] = None,
     keep_best: Annotated[
-        Optional[int], typer.Option("--keep-best", min=1, help="Cull all but the N best shots of each burst or near-duplicate group (with --below: and those below T too).")
+        Optional[int], typer.Option("--keep-best", min=1, metavar="N", help="Cull all but the N best shots of each burst or near-duplicate group (with --below: and those below T too).")
     ] = None,
     reject: Annotated[
         Optional[str],
         typer.Option(
             "--reject",
+            metavar="REASONS",
             help="Also cull shots flagged for any of these reasons (comma-separated: blurry, dark, bright, noisy); "
             "scores with --checks, or needs rows of `aescull score --checks`.",
         ),
     ] = None,
     per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
-    move_to: Annotated[Optional[Path], typer.Option("--move-to", help="Move culled shots here (default: <library root>/_culled).", file_okay=False)] = None,
+    move_to: Annotated[Optional[Path], typer.Option("--move-to", metavar="DIR", help="Move culled shots here [default: _culled in the library's root].", file_okay=False)] = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy culled shots instead of moving them.")] = False,
     tag: Annotated[bool, typer.Option("--tag", help="Mark culled photos rejected in their sidecars instead of moving.")] = False,
     list_only: Annotated[bool, typer.Option("--list", help="Only print the culled rows (csv/jsonl/table on stdout).")] = False,
@@ -112,13 +113,17 @@ def cull(
         raise typer.BadParameter("--reject needs rows with reasons: score them with `aescull score --checks`", param_hint="--from")
     with guard(debug):
         if saved_rows is not None:
-            rows, failed = saved_rows, 0
-            root = library_root([row.path for row in rows])
+            root = library_root([row.path for row in saved_rows])
         else:
             assert paths is not None
-            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, quiet=quiet, checks=bool(rejected))
-            root = library_root(paths)
+            root = _checked_paths(paths, culls_into_root=move_to is None and action in ("move", "copy"))
         destination = (move_to or root / CULLED_FOLDER).absolute()
+        if action != "list":
+            _refuse_unwritable(action, root, destination)
+        if saved_rows is not None:
+            rows, failed = saved_rows, 0
+        else:
+            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, quiet=quiet, checks=bool(rejected))
 
         def make_plan() -> Plan:
             return plan_cull(rows, rule, root, action, destination, per_folder=per_folder,
@@ -128,16 +133,16 @@ def cull(
             plan, outcome = make_plan(), None
             listed = [row for shot in plan.culled for row in shot.rows]
             write_rows(listed, fmt, None, groups=keep_best is not None, checks=any(row.checks is not None for row in rows))
-            where = f"{sum(len(shot.rows) for shot in plan.culled)} photos listed"
+            where = f"{counted(sum(len(shot.rows) for shot in plan.culled), 'photo')} listed"
         else:
             plan, outcome = _carry_out(make_plan, "cull", root, journal, dry_run)
             n_files = sum(operation.kind != "mkdir" for operation in plan.operations)
             where = {
-                "move": f"{n_files} files {'to move' if dry_run else 'moved'} to {destination}",
-                "copy": f"{n_files} files {'to copy' if dry_run else 'copied'} to {destination}",
-                "tag": f"{n_files} sidecars {'to mark' if dry_run else 'marked'} rejected",
+                "move": f"{counted(n_files, 'file')} {'to move' if dry_run else 'moved'} to {destination}",
+                "copy": f"{counted(n_files, 'file')} {'to copy' if dry_run else 'copied'} to {destination}",
+                "tag": f"{counted(n_files, 'sidecar')} {'to mark' if dry_run else 'marked'} rejected",
             }[action]
-        summary = f"kept {len(plan.kept)} shots, culled {len(plan.culled)} ({where})"
+        summary = f"kept {counted(len(plan.kept), 'shot')}, culled {len(plan.culled)} ({where})"
         _finish(plan, outcome, summary, failed=failed, quiet=quiet, dry_run=dry_run and action != "list", started=started,
                 root=root, journal=journal)
 
@@ -145,7 +150,7 @@ def cull(
 @takes(scoring=ScoringOptions)
 def tag(
     paths: ActPathsArg = None,
-    reject_below: Annotated[Optional[float], typer.Option("--reject-below", help="Rate photos scoring below T as rejected (-1).")] = None,
+    reject_below: Annotated[Optional[float], typer.Option("--reject-below", metavar="T", help="Rate photos scoring below T as rejected (-1).")] = None,
     pick_labels: Annotated[bool, typer.Option("--pick-labels", help="Also write digiKam:PickLabel (1 rejected, 3 accepted).")] = False,
     sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
     dry_run: DryRunOpt = False,
@@ -159,55 +164,85 @@ def tag(
 
     Stars are equal-width bins of the score: 0-0.2 is 1 star ... 0.8-1 is 5 stars; -1 (rejected) below --reject-below. The raw score and the model go into the aescull: namespace.
     """
-    from aescull.library.plan import library_root, plan_tag
+    from aescull.library.plan import plan_tag
 
     if not paths:
         raise typer.BadParameter("give the photos or folders to tag (e.g. `aescull tag .`)")
     started = time.monotonic()
     with guard(debug):
+        root = _checked_paths(paths, culls_into_root=False)
+        _refuse_unwritable("tag", root, None)
         loaded = load_weights(scoring.weights)
         rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded)
-        root = library_root(paths)
 
         def make_plan() -> Plan:
             return plan_tag(rows, reject_below=reject_below, pick_labels=pick_labels, sidecar_style=sidecar_style.value,
                             model_name=loaded.name, model_version=loaded.version)
 
         plan, outcome = _carry_out(make_plan, "tag", root, journal, dry_run)
-        summary = f"{len(plan.operations)} sidecars {'to write' if dry_run else 'written'}"
+        summary = f"{counted(len(plan.operations), 'sidecar')} {'to write' if dry_run else 'written'}"
         summary += f", {len(plan.refused)} refused" if plan.refused else ""
         _finish(plan, outcome, summary, failed=failed, quiet=quiet, dry_run=dry_run, started=started, root=root, journal=journal)
 
 
 def undo(
-    path: Annotated[Optional[Path], typer.Argument(help="The library root the run worked in (default: the current folder).", show_default=False)] = None,
+    path: Annotated[Optional[Path], typer.Argument(metavar="FOLDER", help="The folder whose runs to revert, nested folders included (default: the current folder).", show_default=False)] = None,
     journal: JournalOpt = None,
-    all_runs: Annotated[bool, typer.Option("--all", help="Revert every run in the journal, newest first.")] = False,
+    all_runs: Annotated[bool, typer.Option("--all", help="Revert every run under the folder, newest first.")] = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Revert the last cull or tag run: files back to their exact paths, sidecars to their exact bytes."""
+    """Revert the newest cull or tag run under a folder: files back to their exact paths, sidecars to their exact bytes."""
     from aescull.library import undo as undoing
-    from aescull.library.journal import JOURNAL_NAME, Journal
+    from aescull.library.journal import Journal, journals_under
 
     root = (path or Path(".")).absolute()
-    journal_file = journal or root / JOURNAL_NAME
     with guard(debug):
-        if not journal_file.exists():
-            warn(f"nothing to undo: no journal at {journal_file}")
+        if not root.is_dir():
+            raise UsageError(f"{path}: no such folder; nothing to undo there")
+        journals = [journal] if journal else journals_under(root)
+        pending = sorted(
+            ((started, position, run, file) for file in journals for position, (started, run) in enumerate(Journal(file).pending_runs())),
+            reverse=True,
+        )
+        if not pending:
+            if not quiet:
+                warn(f"nothing to undo under {root}")
             return
-        with _library_lock(root):
-            outcomes = undoing.undo(Journal(journal_file), all_runs)
+        outcomes = []
+        for _, _, run, file in pending if all_runs else pending[:1]:
+            with _library_lock(file.parent):
+                outcomes += undoing.undo(Journal(file), [run])
         for outcome in outcomes:
             for message in outcome.failures:
                 warn(f"warning: {message}")
             if not quiet:
                 state = "partly undone (run undo again once the above is resolved)" if outcome.failures else "undone"
-                warn(f"run {outcome.run} {state}: {outcome.done} changes reverted")
-        if not outcomes and not quiet:
-            warn(f"nothing to undo in {journal_file}")
+                warn(f"run {outcome.run} {state}: {counted(outcome.done, 'change')} reverted")
         if any(outcome.failures for outcome in outcomes):
             raise typer.Exit(ExitCode.FILES_FAILED)
+
+
+def _checked_paths(paths: list[Path], culls_into_root: bool) -> Path:
+    """The library root of the PATHs, once each is known to exist (and, when the cull folder goes
+    in the root, the root is one of them): a typo must never widen what a command changes."""
+    from aescull.library.plan import library_root
+    from aescull.library.preflight import Refused, cull_folder_root, existing_paths
+
+    try:
+        existing_paths(paths)
+        return cull_folder_root(paths, library_root(paths)) if culls_into_root else library_root(paths)
+    except Refused as error:
+        raise UsageError(str(error)) from None
+
+
+def _refuse_unwritable(action: str, root: Path, destination: Path | None) -> None:
+    from aescull.library.preflight import Refused, check_writable
+
+    try:
+        check_writable(action, root, destination)
+    except Refused as error:
+        raise UsageError(str(error)) from None
 
 
 def _parse_reject(text: str | None) -> frozenset[str]:
@@ -228,16 +263,18 @@ def _parse_reject(text: str | None) -> frozenset[str]:
 def _carry_out(make_plan: Callable[[], Plan], command: str, root: Path, journal: Path | None, dry_run: bool) -> tuple[Plan, Outcome | None]:
     """Print the plan (dry run), or plan again under the library's lock and execute it, journaled."""
     from aescull.library.execute import execute
-    from aescull.library.journal import JOURNAL_NAME, Journal
+    from aescull.library.journal import JOURNAL_NAME, Journal, journal_home
 
     if dry_run:
         plan = make_plan()
         for operation in plan.operations:
             typer.echo(operation.describe())
         return plan, None
-    with _library_lock(root):
+    home = journal_home(root)
+    home.mkdir(parents=True, exist_ok=True)
+    with _library_lock(home):
         plan = make_plan()
-        return plan, execute(plan.operations, Journal(journal or root / JOURNAL_NAME), command)
+        return plan, execute(plan.operations, Journal(journal or home / JOURNAL_NAME), command, root)
 
 
 def _finish(

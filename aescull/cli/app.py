@@ -20,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: no type placeholders (<bool> beside every flag), and help texts print as written
+    # (rich markup took "[default: 1]" for a tag and printed " .").
+    rich_markup_mode=None,
 )
 
 

@@ -44,6 +44,11 @@ def warn(message: str) -> None:
     typer.echo(f"aescull: {message.translate(_CONTROL_CHARACTERS)}", err=True)
 
 
+def counted(count: int, noun: str) -> str:
+    """``1 photo``, ``2 photos``: the summaries read as sentences."""
+    return f"{count} {noun if count == 1 else noun + 's'}"
+
+
 def fail(message: str) -> NoReturn:
     """Stop with a usage error; for the places outside :func:`guard` (option checks)."""
     warn(f"error: {message}")

@@ -48,7 +48,7 @@ class ScoringOptions:
     recursive: Annotated[bool, typer.Option("--recursive/--no-recursive", help="Walk into subfolders.")] = True
     max_side: Annotated[
         Optional[int],
-        typer.Option("--max-side", min=0, help="Longest side the photo is scaled down to before scoring (default: the model's); 0 = native pixels."),
+        typer.Option("--max-side", min=0, metavar="PX", help="Longest side the photo is scaled down to before scoring (default: the model's); 0 = native pixels."),
     ] = None
     full_decode: Annotated[
         bool,
@@ -58,15 +58,15 @@ class ScoringOptions:
             "decode's (the default DCT-domain draft decode moves them by up to ~0.01).",
         ),
     ] = False
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, help="Photos of the same shape per model call [default: 1].")] = None
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Decoding threads [default: CPU cores, at most 4].")] = None
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Model threads [default: half the CPU cores].")] = None
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, metavar="N", help="Photos of the same shape per model call [default: 1].")] = None
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, metavar="N", help="Decoding threads [default: CPU cores, at most 4].")] = None
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, metavar="N", help="Model threads [default: half the CPU cores].")] = None
     cache: Annotated[
-        Optional[Path], typer.Option("--cache", help="Score cache file (default: in the user cache folder).", dir_okay=False)
+        Optional[Path], typer.Option("--cache", metavar="FILE", help="Score cache file (default: in the user cache folder).", dir_okay=False)
     ] = None
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the score cache.")] = False
     weights: Annotated[
-        Optional[Path], typer.Option("--weights", help="Use this checkpoint instead of the bundled weights.", hidden=True, dir_okay=False)
+        Optional[Path], typer.Option("--weights", metavar="FILE", help="Use this checkpoint instead of the bundled weights.", hidden=True, dir_okay=False)
     ] = None
 
 
@@ -81,7 +81,7 @@ class GroupingOptions:
     similarity: Annotated[
         float,
         typer.Option(
-            "--similarity", min=-1.0, max=1.0,
+            "--similarity", min=-1.0, max=1.0, metavar="S",
             help="How alike photos of one moment must look, -1..1: correlation of 8×8 thumbnails minus a colour difference (with --groups).",
         ),
     ] = DEFAULT_SIMILARITY
@@ -122,11 +122,11 @@ def takes(**groups: type) -> Callable[[Command], Command]:
 
 
 PathsArg = Annotated[
-    Optional[list[Path]], typer.Argument(help="Photos or folders to score (default: the current folder).", show_default=False)
+    Optional[list[Path]], typer.Argument(metavar="PATH", help="Photos or folders to score (default: the current folder).", show_default=False)
 ]
-ActPathsArg = Annotated[Optional[list[Path]], typer.Argument(help="Photos or folders to score and act on.", show_default=False)]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write rows to FILE instead of stdout.", dir_okay=False)]
+ActPathsArg = Annotated[Optional[list[Path]], typer.Argument(metavar="PATH", help="Photos or folders to score and act on.", show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="csv|jsonl|table", help="Output format.")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write rows to FILE instead of stdout.", dir_okay=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary (failures are still reported).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
 GroupsOpt = Annotated[bool, typer.Option("--groups", help="Find bursts and near-duplicates: add the group and rank_in_group columns.")]
@@ -139,10 +139,10 @@ ChecksOpt = Annotated[
     ),
 ]
 SidecarStyleOpt = Annotated[
-    SidecarStyle, typer.Option("--sidecar-style", help="IMG.jpg.xmp (ext: darktable, digiKam) or IMG.xmp (stem: Lightroom, Capture One).")
+    SidecarStyle, typer.Option("--sidecar-style", metavar="ext|stem", help="IMG.jpg.xmp (ext: darktable, digiKam) or IMG.xmp (stem: Lightroom, Capture One).")
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan on stdout and change nothing.")]
 JournalOpt = Annotated[
-    Optional[Path], typer.Option("--journal", help="Journal file (default: <library root>/.aescull-journal.jsonl).", dir_okay=False)
+    Optional[Path], typer.Option("--journal", metavar="FILE", help="Journal file [default: .aescull-journal.jsonl in the library's root, or in the user's state folder when the root is read-only].", dir_okay=False)
 ]
-FromOpt = Annotated[Optional[str], typer.Option("--from", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")]
+FromOpt = Annotated[Optional[str], typer.Option("--from", metavar="FILE", help="Read rows of `aescull score` (csv or jsonl) from FILE, or - for stdin.")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from aescull.cli.errors import ExitCode, UsageError, guard, warn
+from aescull.cli.errors import ExitCode, UsageError, counted, guard, warn
 from aescull.cli.options import ActPathsArg, ChecksOpt, DebugOpt, FromOpt, QuietOpt, ScoringOptions, takes
 from aescull.cli.run import scored
 from aescull.cli.streams import read_rows, rows_source
@@ -31,16 +32,16 @@ class ThumbnailPlace(str, Enum):
 @takes(scoring=ScoringOptions)
 def report(
     paths: ActPathsArg = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write.", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
     from_file: FromOpt = None,
     below: Annotated[
-        Optional[float], typer.Option("--below", min=0.0, max=1.0, help="Draw the cull line at T and dim the photos scoring below it.")
+        Optional[float], typer.Option("--below", min=0.0, max=1.0, metavar="T", help="Draw the cull line at T and dim the photos scoring below it.")
     ] = None,
     thumbnails: Annotated[
         ThumbnailPlace,
-        typer.Option("--thumbnails", help=f"Embed thumbnails in the page, or write them to a <report>_thumbs/ folder beside it (auto: embed up to {EMBED_LIMIT:,} photos)."),
+        typer.Option("--thumbnails", metavar="auto|embed|folder", help=f"Embed thumbnails in the page, or write them to a <report>_thumbs/ folder beside it (auto: embed up to {EMBED_LIMIT:,} photos)."),
     ] = ThumbnailPlace.auto,
-    title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: what was scored).")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="Page title (default: what was scored).")] = None,
     checks: ChecksOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
@@ -49,7 +50,7 @@ def report(
 ) -> None:
     """Write a contact sheet: one offline HTML page with every photo best first, a histogram of scores and the cull line.
 
-    Rows come from scoring PATH..., from --from FILE, or from stdin when no PATH is given and stdin is not a terminal. Thumbnails are cut from the scoring decode; photos not decoded in this run (cache hits, saved rows) are opened once more in draft mode. Open the page in any browser, offline.
+    Rows come from scoring PATH... (default: the current folder), from --from FILE, or from stdin when no PATH is given and stdin is not a terminal. Thumbnails are cut from the scoring decode; photos not decoded in this run (cache hits, saved rows) are opened once more in draft mode. Open the page in any browser, offline.
     """
     from aescull.pipeline.local import DEFAULT_WORKERS, THUMBNAIL_SIDE
     from aescull.report.thumbnails import fill_missing_thumbnails
@@ -58,6 +59,8 @@ def report(
     from aescull.rows.columns import row_values
     from aescull.rows.read import read_row_dicts
 
+    if not paths and from_file is None and sys.stdin.isatty():
+        paths = [Path(".")]  # as `aescull score`: the current folder
     from_file = rows_source(paths, from_file)
     started = time.monotonic()
     saved_rows = None if from_file is None else read_rows(from_file, read_row_dicts)
@@ -90,7 +93,7 @@ def report(
         if not quiet:
             where = f"thumbnails in {folder}" if folder else "thumbnails embedded"
             warn(
-                f"report {output}: {len(tiles)} photos" + (f", {failed} failed" if failed else "")
+                f"report {output}: {counted(len(tiles), 'photo')}" + (f", {failed} failed" if failed else "")
                 + (f", {no_preview} without preview" if no_preview else "")
                 + f", {where}, {output.stat().st_size / 1e6:.1f} MB in {time.monotonic() - started:.1f} s"
             )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from aescull.cli.errors import ExitCode, UsageError, warn
+from aescull.cli.errors import ExitCode, UsageError, counted, warn
 from aescull.cli.options import Engine, GroupingOptions, ScoringOptions
 
 if TYPE_CHECKING:
@@ -72,7 +72,16 @@ def scored(
             **({} if scoring.batch_size is None else {"batch_size": scoring.batch_size}),
             **({} if scoring.workers is None else {"workers": scoring.workers}),
         )
-    return _reported(_with_progress(records, show=not quiet and sys.stderr.isatty()))
+    if quiet or not sys.stderr.isatty():
+        return _reported(records)
+    return _reported(_with_progress(records, _count(targets, scoring.recursive)))
+
+
+def _count(targets: list[str], recursive: bool) -> int:
+    """How many rows the run will print: one quick walk (no file is opened), so the bar has a total and an ETA."""
+    from aescull.pipeline.discover import discover
+
+    return sum(1 for _ in discover(targets, recursive))
 
 
 def _reported(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
@@ -82,17 +91,15 @@ def _reported(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
         yield record
 
 
-def _with_progress(records: Iterator[ScoreRecord], show: bool) -> Iterator[ScoreRecord]:
-    """A progress bar on stderr, only when a person is watching it."""
-    if not show:
-        yield from records
-        return
+def _with_progress(records: Iterator[ScoreRecord], total: int) -> Iterator[ScoreRecord]:
+    """A progress bar on stderr (only when a person is watching it), with the rows done, the total and the time left."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    columns = (SpinnerColumn(), TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (SpinnerColumn(), TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
+               TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("scoring", total=None)
+        task = progress.add_task("scoring", total=total)
         for record in records:
             progress.advance(task)
             yield record
@@ -153,7 +160,7 @@ class Tally:
     def finish(self, started: float, quiet: bool) -> None:
         if not quiet:
             warn(
-                f"{self.total - self.failed} of {self.total} files scored"
+                f"{self.total - self.failed} of {counted(self.total, 'file')} scored"
                 + (f", {self.failed} failed" if self.failed else "")
                 + (f", {self.cached} from cache" if self.cached else "")
                 + f" in {time.monotonic() - started:.1f} s"

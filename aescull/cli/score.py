@@ -31,18 +31,18 @@ from aescull.cli.streams import output_format, write_rows
 
 ScoreFormatOpt = Annotated[
     Optional[Format],
-    typer.Option("--format", "-f", help="Output format (default: from the --output extension, .jsonl or .parquet, else csv).", show_default=False),
+    typer.Option("--format", "-f", metavar="csv|jsonl|table|parquet", help="Output format (default: from the --output extension, .jsonl or .parquet, else csv).", show_default=False),
 ]
 EngineOpt = Annotated[
-    Engine, typer.Option("--engine", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull\\[ray]').")
+    Engine, typer.Option("--engine", metavar="local|ray", help="local: this machine's cores; ray: a Ray cluster (pip install 'aescull[ray]').")
 ]
 AddressOpt = Annotated[
     Optional[str],
-    typer.Option("--address", help="Ray cluster address, as `ray start --head` prints it (default: a private Ray on this machine, 127.0.0.1 only)."),
+    typer.Option("--address", metavar="HOST:PORT", help="Ray cluster address, as `ray start --head` prints it (default: a private Ray on this machine, 127.0.0.1 only)."),
 ]
 ActorsOpt = Annotated[
     Optional[int],
-    typer.Option("--actors", min=1, help="Model copies on the Ray cluster (default: its CPUs, less a reserve for reading files)."),
+    typer.Option("--actors", min=1, metavar="N", help="Model copies on the Ray cluster (default: its CPUs, less a reserve for reading files)."),
 ]
 
 
@@ -86,8 +86,8 @@ def score(
 @takes(scoring=ScoringOptions, grouping=GroupingOptions)
 def rank(
     paths: PathsArg = None,
-    top: Annotated[Optional[int], typer.Option("--top", min=1, help="Only the N best photos.")] = None,
-    bottom: Annotated[Optional[int], typer.Option("--bottom", min=1, help="Only the N worst photos, worst first.")] = None,
+    top: Annotated[Optional[int], typer.Option("--top", min=1, metavar="N", help="Only the N best photos.")] = None,
+    bottom: Annotated[Optional[int], typer.Option("--bottom", min=1, metavar="N", help="Only the N worst photos, worst first.")] = None,
     fmt: FormatOpt = Format.csv,
     output: OutputOpt = None,
     quiet: QuietOpt = False,

@@ -7,6 +7,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aescull.fsutil import atomic_write, copy_verified, file_sha256, fsync_directory, move_file
 from aescull.library.errors import ActionError, reason
@@ -23,12 +24,13 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
 
 
-def execute(operations: Sequence[Operation], journal: Journal, command: str) -> Outcome:
-    """Carry out a plan, journaling each step first. A failed step is reported and skipped."""
+def execute(operations: Sequence[Operation], journal: Journal, command: str, root: Path) -> Outcome:
+    """Carry out a plan over the library ``root``, journaling each step first. A failed step is reported and skipped."""
     outcome = Outcome(run=new_run_id())
     if not operations:
         return outcome
-    journal.append({"type": "run", "run": outcome.run, "command": command, "time": time.time()})
+    journal.path.parent.mkdir(parents=True, exist_ok=True)
+    journal.append({"type": "run", "run": outcome.run, "command": command, "time": time.time(), "root": str(root.absolute())})
     for seq, operation in enumerate(operations):
         record = _journal_record(operation, outcome.run, seq)
         try:

@@ -2,11 +2,17 @@
 
 ``flock`` is released by the kernel if the process dies, so a crash never leaves a stale lock;
 a journal line cut short by a crash is ignored when read back.
+
+Where they live: in the library's root, so the journal travels with the library; when the root
+is read-only (a memory card that a run only copies out of), in the user's state folder, under a
+name derived from the root. :func:`journals_under` finds both, and the journals of runs over
+folders nested inside a root, so ``aescull undo ROOT`` reverts whatever ran under it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -15,10 +21,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import platformdirs
+
 from aescull.library.errors import LibraryLocked
 
 JOURNAL_NAME = ".aescull-journal.jsonl"
 LOCK_NAME = ".aescull.lock"
+
+
+def state_journals() -> Path:
+    """The user's folder for the journals of read-only libraries (``~/.local/state/aescull/journals`` on Linux)."""
+    return platformdirs.user_state_path("aescull") / "journals"
+
+
+def journal_home(root: Path) -> Path:
+    """The folder that holds a run's journal and lock: the root, or the state folder when the root is read-only."""
+    if os.access(root, os.W_OK):
+        return root
+    return state_journals() / hashlib.sha256(os.fsencode(root.absolute())).hexdigest()[:16]
+
+
+def journals_under(root: Path) -> list[Path]:
+    """Every journal of a run over ``root`` or a folder inside it: in those folders, and in the state folder."""
+    root = root.absolute()
+    found = []
+    for folder, folders, files in os.walk(root):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        if JOURNAL_NAME in files:
+            found.append(Path(folder) / JOURNAL_NAME)
+    state = state_journals()
+    if state.is_dir():
+        for kept in sorted(state.glob(f"*/{JOURNAL_NAME}")):
+            if any(Path(run_root).is_relative_to(root) for run_root in Journal(kept).roots()):
+                found.append(kept)
+    return found
 
 
 @contextmanager
@@ -83,13 +119,17 @@ class Journal:
                 continue
         return records
 
-    def runs_to_undo(self, all_runs: bool) -> list[str]:
-        """Runs not yet undone, newest first: just the newest, or all of them."""
+    def pending_runs(self) -> list[tuple[float, str]]:
+        """(start time, run id) of every run with changes not yet undone, oldest first."""
         records = self.records()
         undone = {record["run"] for record in records if record.get("type") == "undone"}
-        runs = list(dict.fromkeys(record["run"] for record in records if record.get("type") == "op"))
-        pending = [run for run in reversed(runs) if run not in undone]
-        return pending if all_runs else pending[:1]
+        started = {record["run"]: float(record.get("time", 0.0)) for record in records if record.get("type") == "run"}
+        runs = dict.fromkeys(record["run"] for record in records if record.get("type") == "op")
+        return [(started.get(run, 0.0), run) for run in runs if run not in undone]
+
+    def roots(self) -> set[str]:
+        """The library roots its runs worked on."""
+        return {record["root"] for record in self.records() if record.get("type") == "run" and "root" in record}
 
 
 def new_run_id() -> str:

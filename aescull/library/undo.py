@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from aescull.fsutil import atomic_write, file_sha256, fsync_directory, move_file, temporaries_of
@@ -18,15 +19,15 @@ from aescull.library.execute import Outcome
 from aescull.library.journal import Journal
 
 
-def undo(journal: Journal, all_runs: bool = False) -> list[Outcome]:
-    """Revert the newest run (or every run), newest operation first.
+def undo(journal: Journal, runs: Sequence[str]) -> list[Outcome]:
+    """Revert these runs of the journal, in the order given, each newest operation first.
 
     Each operation is judged by what is on disk now, so an interrupted run or an interrupted
     undo can be undone again safely. A run is marked undone only when all of it was reverted.
     """
     records = journal.records()
     outcomes = []
-    for run in journal.runs_to_undo(all_runs):
+    for run in runs:
         outcome = Outcome(run=run)
         operations = [record for record in records if record.get("type") == "op" and record["run"] == run]
         for record in sorted(operations, key=lambda record: record["seq"], reverse=True):

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from aescull.pipeline.decode import MIN_SHORT_SIDE
+
 if TYPE_CHECKING:
     from aescull.pipeline.decode import DecodedPhoto
 
@@ -24,9 +26,6 @@ log = logging.getLogger("aescull")
 # photo in batches of 2 and up to twice as much in batches of 8 (activations outgrow the CPU
 # caches); a whole run with batch 8 took ~35% more CPU and ~250 MB more peak RSS than batch 1.
 DEFAULT_BATCH_SIZE = 1
-# Below one cell of the trunk's stride-32 feature map the network has nothing to judge (a 10×10
-# icon scored a perfect 1.0): such files get an error row instead of a made-up score.
-MIN_LONGEST_SIDE = 32
 
 
 # Model threads for the CLI (torch.set_num_threads): half the cores, as the decoding threads
@@ -62,8 +61,8 @@ def _infer(network: Network, batch: torch.Tensor) -> list[float]:
 
 def too_small(photo: DecodedPhoto) -> str | None:
     """The error text for a photo too small to judge (every engine applies it), else None."""
-    if max(photo.pixels.shape[1:]) < MIN_LONGEST_SIDE:
-        return f"too small to judge: under {MIN_LONGEST_SIDE} pixels"
+    if min(photo.pixels.shape[1:]) < MIN_SHORT_SIDE:
+        return f"too small to judge: its short side is under {MIN_SHORT_SIDE} pixels"
     return None
 
 

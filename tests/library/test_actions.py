@@ -48,12 +48,15 @@ def library(tmp_path: Path) -> Path:
 
 def run(plan: Plan, root: Path, command: str = "test") -> Outcome:
     with library_lock(root):
-        return execute(plan.operations, Journal(root / JOURNAL_NAME), command)
+        return execute(plan.operations, Journal(root / JOURNAL_NAME), command, root)
 
 
 def undo(root: Path, all_runs: bool = False) -> list[Outcome]:
+    """The newest run (or all, newest first), as ``aescull undo`` picks them from one journal."""
+    journal = Journal(root / JOURNAL_NAME)
+    newest_first = [run for _, run in reversed(journal.pending_runs())]
     with library_lock(root):
-        return undoing.undo(Journal(root / JOURNAL_NAME), all_runs)
+        return undoing.undo(journal, newest_first if all_runs else newest_first[:1])
 
 
 def relative_files(root: Path) -> set[str]:

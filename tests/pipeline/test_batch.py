@@ -156,8 +156,8 @@ def test_scorer_sets_torch_threads_explicitly(plumbing_model: LoadedModel) -> No
 
 
 def test_scorer_from_a_weights_path_scores_batches_in_any_order(tmp_path: Path, plumbing_weights: Path) -> None:
-    scorer = Scorer(weights=plumbing_weights, max_side=48, batch_size=2)
-    paths = [save_photo(tmp_path / f"{index}.png", 64, 40 + index, seed=index) for index in range(5)]
+    scorer = Scorer(weights=plumbing_weights, max_side=96, batch_size=2)
+    paths = [save_photo(tmp_path / f"{index}.png", 128, 80 + index, seed=index) for index in range(5)]
     out = scorer(batch_of(paths))
     again = scorer(batch_of(paths[::-1]))
     assert list(again["score"]) == pytest.approx(list(out["score"])[::-1], abs=1e-6)  # batch order: float rounding only

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 from aescull.pipeline import decode as decode_module
-from aescull.pipeline.decode import DecodeError, decode, working_size
+from aescull.pipeline.decode import MIN_SHORT_SIDE, DecodeError, decode, working_size
 from tests.support.models import REPO
 from tests.support.images import fake_raw_with_preview, save_oriented
 from tests.support.images import photo_pixels, save_photo
@@ -19,32 +19,40 @@ from tests.support.images import photo_pixels, save_photo
 def test_exif_orientation_is_applied_before_scaling(tmp_path: Path, orientation: int) -> None:
     upright = Image.fromarray(photo_pixels(150, 100))
     path = save_oriented(tmp_path / f"o{orientation}.png", upright, orientation)
-    photo = decode(path, max_side=60)
+    photo = decode(path, max_side=120)
     assert (photo.info.width, photo.info.height) == (150, 100)
-    expected = decode(save_oriented(tmp_path / "ref.png", upright, 1), max_side=60)
-    assert photo.pixels.shape == (3, 40, 60)
+    expected = decode(save_oriented(tmp_path / "ref.png", upright, 1), max_side=120)
+    assert photo.pixels.shape == (3, 80, 120)
     assert np.array_equal(photo.pixels.numpy(), expected.pixels.numpy())
 
 
 @pytest.mark.parametrize("orientation", range(2, 9))
 def test_jpeg_orientation_shows_the_photo_upright(tmp_path: Path, orientation: int) -> None:
     upright = Image.fromarray(photo_pixels(144, 96, seed=2))
-    reference = decode(save_oriented(tmp_path / "o1.jpg", upright, 1, quality=95), max_side=72).pixels
-    photo = decode(save_oriented(tmp_path / "o.jpg", upright, orientation, quality=95), max_side=72)
+    reference = decode(save_oriented(tmp_path / "o1.jpg", upright, 1, quality=95), max_side=108).pixels
+    photo = decode(save_oriented(tmp_path / "o.jpg", upright, orientation, quality=95), max_side=108)
     assert (photo.info.width, photo.info.height) == (144, 96)
-    assert photo.pixels.shape == reference.shape == (3, 48, 72)
+    assert photo.pixels.shape == reference.shape == (3, 72, 108)
     assert float((photo.pixels - reference).abs().mean()) < 0.01  # only JPEG rounding differs
 
 
 @pytest.mark.parametrize(("width", "height"), [(100, 400), (200, 400), (400, 400), (400, 200), (400, 100), (3, 400)])
 def test_aspect_ratio_is_kept_and_never_upscaled(tmp_path: Path, width: int, height: int) -> None:
+    """The longest side goes to max_side, unless the short side would then be too thin to judge:
+    it keeps MIN_SHORT_SIDE (as far as the photo has pixels), the aspect ratio kept either way."""
     path = save_photo(tmp_path / "a.png", width, height)
     photo = decode(path, max_side=128)
-    expected = working_size(width, height, 128)
-    assert tuple(photo.pixels.shape) == (3, expected[1], expected[0])
-    assert max(expected) == 128 and abs(expected[0] / expected[1] - width / height) < 0.05 * width / height + 0.34
+    shown = photo.pixels.shape[2], photo.pixels.shape[1]
+    assert shown == working_size(width, height, 128, MIN_SHORT_SIDE)
+    assert abs(shown[0] / shown[1] - width / height) < 0.05 * width / height + 0.34 and max(shown) <= max(width, height)
+    assert max(shown) == 128 or min(shown) == min(MIN_SHORT_SIDE, width, height)
     assert tuple(decode(path, max_side=1000).pixels.shape) == (3, height, width)
     assert tuple(decode(path, max_side=0).pixels.shape) == (3, height, width)
+
+
+def test_a_panorama_keeps_its_shape_and_enough_pixels_across_to_be_judged(tmp_path: Path) -> None:
+    photo = decode(save_photo(tmp_path / "pano.jpg", 6000, 400, quality=90), max_side=512)
+    assert tuple(photo.pixels.shape) == (3, 65, 975)  # 512 x 34 would leave the network one row of cells
 
 
 def test_tiny_image_is_decoded_at_its_own_size(tmp_path: Path) -> None:

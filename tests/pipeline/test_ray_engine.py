@@ -171,7 +171,7 @@ def two_block_library(root: Path) -> Path:
     (Ray hands such a block's all-null error column over as NaN)."""
     mixed_library(root)
     for index in range(FILES_PER_BLOCK + 4):
-        save_photo(root / "more" / f"{index:02d}.jpg", 40, 30, seed=index)
+        save_photo(root / "more" / f"{index:02d}.jpg", 96, 72, seed=index)
     return root
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 import aescull
 from aescull.pipeline import local as scoring
+from aescull.pipeline.decode import MIN_SHORT_SIDE, working_size
 from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
 from tests.support.images import photo_pixels, save_photo
@@ -80,14 +81,14 @@ def test_plumbing_model_distinguishes_photos(tmp_path: Path, plumbing_model: Loa
 def test_aspect_ratios_reach_the_model_unsquashed_and_batched_by_shape(
     tmp_path: Path, plumbing_model: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sizes = {"p14.png": (40, 160), "p12.png": (80, 160), "sq.png": (160, 160), "l21.png": (160, 80), "l41.png": (160, 40)}
+    sizes = {"p14.png": (80, 320), "p12.png": (160, 320), "sq.png": (320, 320), "l21.png": (320, 160), "l41.png": (320, 80)}
     for name, (width, height) in sizes.items():
         save_photo(tmp_path / name, width, height)
         save_photo(tmp_path / f"again-{name}", width, height, seed=9)
     spy = ModelSpy(monkeypatch)
-    records = list(aescull.score_paths([tmp_path], model=plumbing_model, max_side=64, batch_size=4))
+    records = list(aescull.score_paths([tmp_path], model=plumbing_model, max_side=256, batch_size=4))
     assert all(record.ok for record in records)
-    expected_shapes = {(3, round(h * 64 / 160), round(w * 64 / 160)) for w, h in sizes.values()}
+    expected_shapes = {(3, *working_size(w, h, 256, MIN_SHORT_SIDE)[::-1]) for w, h in sizes.values()}  # 4:1 keeps 65 px across
     assert {shape[1:] for shape in spy.shapes} == expected_shapes
     assert sorted(shape[0] for shape in spy.shapes) == [2] * 5  # the two files of each shape share a batch
     assert [record.path.name for record in records] == sorted(path.name for path in tmp_path.iterdir())
@@ -95,7 +96,7 @@ def test_aspect_ratios_reach_the_model_unsquashed_and_batched_by_shape(
 
 def test_batched_scores_equal_one_by_one(tmp_path: Path, plumbing_model: LoadedModel) -> None:
     for seed in range(5):
-        save_photo(tmp_path / f"{seed}.png", 96, 64, seed=seed)
+        save_photo(tmp_path / f"{seed}.png", 96, 72, seed=seed)
     batched = scores_by_name(list(aescull.score_paths([tmp_path], model=plumbing_model, batch_size=8)))
     single = scores_by_name(list(aescull.score_paths([tmp_path], model=plumbing_model, batch_size=1, workers=1)))
     assert batched.keys() == single.keys()
@@ -177,7 +178,7 @@ def test_raw_jpeg_pair_scores_the_jpeg_once_and_lists_both(
 
 def test_many_files_stream_in_order_with_a_small_window(tmp_path: Path, plumbing_model: LoadedModel) -> None:
     for index in range(30):
-        save_photo(tmp_path / f"{index:02d}.png", 40 + (index % 3) * 8, 32, seed=index)
+        save_photo(tmp_path / f"{index:02d}.png", 96 + (index % 3) * 8, 72, seed=index)
     records = list(aescull.score_paths([tmp_path], model=plumbing_model, batch_size=2, workers=2))
     assert [record.path.name for record in records] == [f"{index:02d}.png" for index in range(30)]
     assert all(record.ok for record in records)
@@ -191,9 +192,9 @@ def test_weights_argument_loads_that_checkpoint(tmp_path: Path, plumbing_weights
 
 def test_an_icon_too_small_to_judge_is_an_error_row_not_a_score(tmp_path: Path, plumbing_model: LoadedModel) -> None:
     save_photo(tmp_path / "icon.png", 10, 10)
-    save_photo(tmp_path / "photo.png", 96, 64)
+    save_photo(tmp_path / "photo.png", 96, 72)
     records = list(aescull.score_paths([tmp_path], model=plumbing_model))
     assert [(r.path.name, r.score is None, r.error) for r in records] == [
-        ("icon.png", True, "too small to judge: under 32 pixels"),
+        ("icon.png", True, "too small to judge: its short side is under 65 pixels"),
         ("photo.png", False, None),
     ]

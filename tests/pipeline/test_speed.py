@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import aescull
 from aescull.cli.app import app
-from aescull.pipeline.decode import decode, working_size
+from aescull.pipeline.decode import MIN_SHORT_SIDE, decode, working_size
 from aescull.model.checkpoint import LoadedModel
 from tests.support.images import photo_pixels, save_photo
 
@@ -21,7 +21,7 @@ def naive_score(loaded: LoadedModel, path: Path, max_side: int) -> float:
     """Full decode, Lanczos to the working size, the model as loaded, batch 1."""
     with Image.open(path) as opened:
         image = opened.convert("RGB")
-    image = image.resize(working_size(*image.size, max_side), Image.Resampling.LANCZOS)
+    image = image.resize(working_size(*image.size, max_side, MIN_SHORT_SIDE), Image.Resampling.LANCZOS)
     pixels = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255.0)
     with torch.inference_mode():
         return float(loaded.model(pixels[None])[0])
@@ -30,15 +30,15 @@ def naive_score(loaded: LoadedModel, path: Path, max_side: int) -> float:
 def test_fast_pipeline_scores_equal_the_naive_path(tmp_path: Path, plumbing_model: LoadedModel) -> None:
     """PNG (no JPEG draft), several shapes: folded batch norms, channels-last memory, batching
     and threads leave every score within 1e-4 of the naive path, and the caller's model as it was."""
-    for index, (width, height) in enumerate([(300, 200), (300, 200), (200, 300), (240, 240), (90, 60)]):
+    for index, (width, height) in enumerate([(300, 200), (300, 200), (200, 300), (240, 240), (96, 72)]):
         save_photo(tmp_path / f"{index}.png", width, height, seed=index)
     paths = sorted(tmp_path.glob("*.png"))
-    before = [naive_score(plumbing_model, path, 64) for path in paths]
+    before = [naive_score(plumbing_model, path, 96) for path in paths]
     runs = [
-        list(aescull.score_paths([tmp_path], model=plumbing_model, max_side=64)),
-        list(aescull.score_paths([tmp_path], model=plumbing_model, max_side=64, batch_size=4, workers=3)),
+        list(aescull.score_paths([tmp_path], model=plumbing_model, max_side=96)),
+        list(aescull.score_paths([tmp_path], model=plumbing_model, max_side=96, batch_size=4, workers=3)),
     ]
-    after = [naive_score(plumbing_model, path, 64) for path in paths]
+    after = [naive_score(plumbing_model, path, 96) for path in paths]
     assert after == before
     assert len(set(before)) == len(before)  # the photos score apart, so equality below means something
     for records in runs:

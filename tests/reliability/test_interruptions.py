@@ -48,7 +48,7 @@ def test_a_signal_during_score_leaves_whole_rows_and_a_cache_that_resumes(
     tmp_path: Path, plumbing_weights: Path, sent: signal.Signals, code: int, said: str
 ) -> None:
     for index in range(PHOTOS):
-        save_photo(tmp_path / "lib" / f"p{index:02d}.jpg", 48, 32, seed=index)
+        save_photo(tmp_path / "lib" / f"p{index:02d}.jpg", 96, 72, seed=index)
     cache = tmp_path / "scores.sqlite3"
     args = ["score", "lib", "--weights", str(plumbing_weights), "--max-side", "64", "--cache", str(cache), "--batch-size", "1", "--workers", "1"]
     process = subprocess.Popen(

@@ -69,7 +69,7 @@ def test_the_walk_streams_folder_by_folder(tmp_path: Path, monkeypatch: pytest.M
 
 def test_scoring_takes_files_from_the_walk_as_it_goes(tmp_path: Path, plumbing_model: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
     for index in range(60):
-        Image.new("RGB", (48, 36), (index, 0, 0)).save(tmp_path / f"{index:02d}.png")
+        Image.new("RGB", (96, 72), (index, 0, 0)).save(tmp_path / f"{index:02d}.png")
     taken = 0
     real_discover = scoring.discover
 

@@ -398,7 +398,7 @@ def test_a_journal_line_cut_short_does_not_swallow_the_next_record(tmp_path: Pat
         handle.write(b'{"type": "op", "run": "r1", "seq": 1, "ki')  # the disk filled up mid-line
     journal.append({"type": "op", "run": "r2", "seq": 0, "kind": "mkdir", "target": str(tmp_path / "y")})
     assert [(record["run"], record["seq"]) for record in journal.records()] == [("r1", 0), ("r2", 0)]
-    assert journal.runs_to_undo(all_runs=True) == ["r2", "r1"]
+    assert [run for _, run in journal.pending_runs()] == ["r1", "r2"]
 
 
 def test_hostile_formats_decode_to_the_right_pixels(corpus: tuple[Path, list[Case]]) -> None:

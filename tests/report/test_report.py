@@ -167,7 +167,7 @@ def test_raw_half_of_a_pair_shows_its_jpeg(tmp_path: Path, plumbing_weights: Pat
 
 def test_hostile_file_names_are_escaped(tmp_path: Path, plumbing_weights: Path) -> None:
     for seed, name in enumerate(HOSTILE_NAMES):
-        save_photo(tmp_path / "lib" / name, 80, 60, seed=seed)
+        save_photo(tmp_path / "lib" / name, 96, 72, seed=seed)
     target = tmp_path / "<b>report&amp;.html"
     code, _, err = invoke(["report", str(tmp_path / "lib"), "-o", str(target), "--no-cache", "--thumbnails", "folder",
                            "--title", "</title><script>alert(2)</script>"], weights=plumbing_weights)

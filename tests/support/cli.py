@@ -38,5 +38,5 @@ def rows(text: str) -> list[dict[str, str]]:
 
 
 def subprocess_env(tmp_path: Path) -> dict[str, str]:
-    """For ``python -m aescull`` in a child: this checkout, and a cache folder of the test's own."""
-    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "PYTHONPATH": str(REPO)}
+    """For ``python -m aescull`` in a child: this checkout, and cache and state folders of the test's own."""
+    return {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg"), "XDG_STATE_HOME": str(tmp_path / "xdg-state"), "PYTHONPATH": str(REPO)}

@@ -200,7 +200,7 @@ def write_corpus(root: Path) -> list[Case]:
         image.save(path, **arguments)
         return path
 
-    photo = Image.fromarray(photo_pixels(96, 64, seed=7))
+    photo = Image.fromarray(photo_pixels(120, 80, seed=7))  # a short side the network can judge (65 px or more)
     real_jpeg = jpeg_bytes(640, 480, seed=1, quality=90)
     progressive = jpeg_bytes(640, 480, seed=2, quality=90, progressive=True)
 
@@ -222,27 +222,27 @@ def write_corpus(root: Path) -> list[Case]:
         "checksum verifies it): Pillow, like most viewers, decodes it", bytes(bad_idat_crc))
     bad_idat_data = bytearray(good_png.getvalue())
     bad_idat_data[idat + 4 + length // 2] ^= 0x55
-    add("broken/bad-idat-data.png", "PNG whose compressed pixel data is damaged", bytes(bad_idat_data), expect="broken data stream")
+    add("broken/bad-idat-data.png", "PNG whose compressed pixel data is damaged", bytes(bad_idat_data), expect="data stream")
     add("broken/bomb.png", "decompression bomb: a 100-byte PNG declaring 30000x30000", png_bytes(30_000, 30_000, 8, 2, b"\x00" * 64),
         expect="image too large")
 
     huge_jpeg(add("formats/huge-100mp.jpg", "valid 100-megapixel JPEG (12500x8000)"))
     save("formats/cmyk.jpg", "CMYK JPEG (Adobe, inverted)", photo.convert("CMYK"), quality=95)
     ycck_jpeg(add("formats/ycck.jpg", "YCCK JPEG (Adobe transform 2, as Photoshop writes CMYK)"), photo.convert("CMYK"))
-    ramp16 = np.linspace(0, 65535, 64 * 48).reshape(48, 64).astype(np.uint16)
+    ramp16 = np.linspace(0, 65535, 96 * 72).reshape(72, 96).astype(np.uint16)
     save("formats/gray16.png", "16-bit greyscale PNG", Image.fromarray(ramp16))
     rgb16 = (np.asarray(photo, dtype=np.uint16) * 257).astype(">u2")
     add("formats/rgb16.png", "48-bit (16 bits per channel) RGB PNG",
-        png_bytes(96, 64, 16, 2, b"".join(b"\x00" + row.tobytes() for row in rgb16)))
+        png_bytes(120, 80, 16, 2, b"".join(b"\x00" + row.tobytes() for row in rgb16)))
     save("formats/bilevel.png", "1-bit PNG", photo.convert("1"))
     save("formats/bilevel-g4.tif", "1-bit TIFF, CCITT group 4", photo.convert("1"), compression="group4")
     palette = photo.convert("P")
     save("formats/palette-transparent.png", "palette PNG with a transparent index", palette, transparency=0)
     save("formats/palette-transparent.gif", "GIF with a transparent index", palette, transparency=0)
-    frames = [Image.new("RGB", (48, 32), colour) for colour in ((0, 0, 255), (255, 255, 0), (255, 0, 0))]
+    frames = [Image.new("RGB", (96, 72), colour) for colour in ((0, 0, 255), (255, 255, 0), (255, 0, 0))]
     save("formats/animated.gif", "animated GIF (first frame is blue)", frames[0], save_all=True, append_images=frames[1:])
     save("formats/animated.webp", "animated WebP (first frame is blue)", frames[0], save_all=True, append_images=frames[1:], lossless=True)
-    save("formats/sliver.png", "1x3000 pixels", Image.new("RGB", (1, 3000), (200, 100, 50)))
+    save("formats/sliver.png", "1x3000 pixels", Image.new("RGB", (1, 3000), (200, 100, 50)), expect="too small to judge")
     save("formats/one-pixel.png", "1x1 pixel", Image.new("RGB", (1, 1), (200, 100, 50)), expect="too small to judge")
     heic = "HEIC photo (armed: pillow-heif made unimportable)"
     try:

@@ -91,7 +91,7 @@ def mixed_library(root: Path) -> Path:
     preview = Image.fromarray(photo_pixels(120, 80, seed=6))
     fake_raw_with_preview(root / "sub" / "IMG_0002.ARW", preview)
     preview.save(root / "sub" / "IMG_0002.JPG", quality=95)
-    fake_raw_with_preview(root / "sub" / "IMG_0003.NEF", Image.fromarray(photo_pixels(90, 60, seed=7)))
+    fake_raw_with_preview(root / "sub" / "IMG_0003.NEF", Image.fromarray(photo_pixels(96, 72, seed=7)))
     save_photo(root / "icon.png", 20, 12, seed=8)  # too small to judge: an error row in every engine
     (root / "zero.jpg").write_bytes(b"")
     (root / "text.jpg").write_text("not a photo")

@@ -53,7 +53,7 @@ def make_library(root: Path) -> Path:
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         if kind == "image":
-            Image.new("RGB", (48, 32), (index * 20 % 256, 90, 200 - index * 10)).save(path)
+            Image.new("RGB", (96, 72), (index * 20 % 256, 90, 200 - index * 10)).save(path)
         elif kind == "raw":
             path.write_bytes(b"II*\x00fake-canon-raw-" + relative.encode() * 50)
         elif kind == "video":

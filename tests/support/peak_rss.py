@@ -26,7 +26,7 @@ def make_folder(folder: Path, count: int) -> None:
     for index in range(count):
         path = folder / f"{index % 100:02d}" / f"IMG_{index:05d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (64, 48), (index % 256, index // 256 % 256, 128)).save(path, quality=80)
+        Image.new("RGB", (96, 72), (index % 256, index // 256 % 256, 128)).save(path, quality=80)
 
 
 def measure(weights: str | None, max_side: int | None, warm_up: str, targets: list[str]) -> dict[str, object]:
