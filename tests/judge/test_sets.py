@@ -9,8 +9,12 @@ import pytest
 from PIL import Image
 
 from aescull.judge.sets import mark_sets, set_clues
+from aescull.judge.signatures import signature, signature_bytes
+from aescull.model.checkpoint import LoadedModel
+from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.pipeline.decode import decode
 from aescull.pipeline.exif import Exposure, read_exif
+from aescull.pipeline.local import score_paths
 from aescull.rows.record import ScoreRecord
 from evaluation.groups_eval import make_bursts
 from tests.support.bursts import SCENES, burst_frame, scene_pixels
@@ -139,3 +143,30 @@ def test_the_synthetic_bursts_of_groups_eval_are_no_sets(tmp_path: Path) -> None
     records = [record_of(path) for path in sorted((tmp_path / "lib").rglob("*.jpg"))]
     assert len(records) > 20 and all(record.clues.exposure.time == 0.004 for record in records if "shoot" in record.path.parts)  # type: ignore[union-attr]
     assert [record.path.name for record in mark_sets(records) if record.set_kind is not None] == []
+
+
+def test_scoring_gives_the_clues_and_the_cache_keeps_them(tmp_path: Path, plumbing_model: LoadedModel) -> None:
+    save_bracket(tmp_path / "shoot")
+    cache = tmp_path / "cache.sqlite3"
+
+    def scored() -> list[ScoreRecord]:
+        return list(score_paths([tmp_path / "shoot"], model=plumbing_model, max_side=MAX_SIDE, cache_file=cache, signatures=True))
+
+    fresh, again = scored(), scored()
+    assert not any(record.cached for record in fresh) and all(record.cached for record in again)
+    assert [record.clues.exposure.bias for record in again] == [-2.0, 0.0, 2.0]  # type: ignore[union-attr]
+    assert [record.set_kind for record in mark_sets(again)] == [record.set_kind for record in mark_sets(fresh)] == ["bracket"] * 3
+    assert all(record.clues is None for record in score_paths([tmp_path / "shoot"], model=plumbing_model, max_side=MAX_SIDE))
+
+
+def test_a_cached_score_without_clues_is_decoded_again_when_sets_are_wanted(tmp_path: Path, plumbing_model: LoadedModel) -> None:
+    photo = save_bracket(tmp_path)[0]
+    status = photo.stat()
+    key = FileKey(str(photo.absolute()), status.st_size, status.st_mtime_ns)
+    cache = tmp_path / "cache.sqlite3"
+    with ScoreCache(cache, plumbing_model.sha256, MAX_SIDE) as store:  # as left by a version without set clues
+        store.put_many([(key, CachedScore(0.123, 480, 320, None, None))])
+        store.put_signatures([(key, signature_bytes(signature(decode(photo, MAX_SIDE).pixels.numpy())))])
+    first = next(score_paths([photo], model=plumbing_model, max_side=MAX_SIDE, cache_file=cache, signatures=True))
+    assert not first.cached and first.clues is not None
+    assert next(score_paths([photo], model=plumbing_model, max_side=MAX_SIDE, cache_file=cache, signatures=True)).cached
