@@ -88,8 +88,9 @@ class Unit:
     """What a cull keeps or culls whole: one shot, or every shot of a set (the frames of an
     exposure bracket, a focus stack or a panorama are worthless apart).
 
-    A unit scores as its best shot, and is flagged only for the reasons all its shots share: a
-    bracket's dark and bright frames are its point, not a reason to cull it.
+    A unit scores as its best shot, and is flagged only for the reasons all its shots share (and
+    not at all when one of them was not checked): a bracket's dark and bright frames are its
+    point, not a reason to cull it.
     """
 
     shots: list[Shot]
@@ -105,8 +106,9 @@ class Unit:
 
     @property
     def reasons(self) -> frozenset[str] | None:
-        checked = [reasons for shot in self.shots if (reasons := shot.reasons) is not None]
-        return frozenset.intersection(*checked) if checked else None
+        reasons = [shot.reasons for shot in self.shots]
+        known = [flags for flags in reasons if flags is not None]
+        return frozenset.intersection(*known) if known and len(known) == len(reasons) else None
 
     def places(self) -> list[tuple[str | None, int | None]]:
         """Each group the unit has shots in, with its best rank there; (None, None) for a shot without group."""

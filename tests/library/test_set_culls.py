@@ -41,6 +41,8 @@ def test_reject_culls_a_set_only_when_every_shot_has_one_same_reason() -> None:
     assert culled(bracket, CullRule(reject=frozenset({"dark", "bright"}))) == set()
     blurred = [row(f"{name}.jpg", 0.3, "s2", reasons=("blurry", *extra)) for name, extra in (("a", ()), ("b", ("dark",)))]
     assert culled(blurred, CullRule(reject=frozenset({"blurry"}))) == {"a.jpg", "b.jpg"}
+    unchecked = [*blurred, row("c.jpg", 0.3, "s2")]
+    assert culled(unchecked, CullRule(reject=frozenset({"blurry"}))) == set()
 
 
 def test_keep_best_keeps_a_set_whole_or_culls_it_whole() -> None:
