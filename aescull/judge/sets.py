@@ -13,7 +13,8 @@ frames shot at most :data:`SET_WINDOW` seconds apart are linked when
 - **panorama**: the same exposure settings, and the layout of one matches a shifted part of the
   other, far better than it matches unshifted.
 
-A chain of links is a set. Pure functions, no I/O: records in, the same records with ``set_kind``
+A chain of links is a set; frames at the same settings and framing extend a chain on either side
+(a stack frame focused on a sky shows no change of focus). Pure functions, no I/O: records in, the same records with ``set_kind``
 and ``set_id``. What they compare per photo (:class:`SetClues`) comes from the pixels the model
 scores and from EXIF, so finding sets decodes nothing twice.
 """
@@ -229,8 +230,15 @@ def _focus_moved(a: np.ndarray, b: np.ndarray) -> bool:
     return int((sharper >= threshold).sum()) >= _STACK_CELLS and int((sharper <= -threshold).sum()) >= _STACK_CELLS
 
 
-def link_kind(a: SetClues, b: SetClues) -> str | None:
-    """How two frames shot seconds apart belong to one set ("bracket", "stack", "panorama"), or None."""
+# Two frames at the same settings and framing, with no sign of a set between them: such a link
+# only extends a set found through another link (a stack frame focused on a part with no detail,
+# a sky, shows no change of focus; leaving it out would cull part of the stack).
+_ALIKE = "alike"
+
+
+def _link(a: SetClues, b: SetClues) -> str | None:
+    """How two frames shot seconds apart belong to one set ("bracket", "stack", "panorama"),
+    whether they could extend one (:data:`_ALIKE`), or None."""
     bracketed = _bracketed(a.exposure, b.exposure)
     if bracketed == "camera":
         return "bracket"
@@ -243,7 +251,7 @@ def link_kind(a: SetClues, b: SetClues) -> str | None:
         return "stack"
     if match.shifted >= PANORAMA_MATCH and match.shifted - match.aligned >= PANORAMA_GAIN:
         return "panorama"
-    return None
+    return _ALIKE if match.aligned >= STACK_FRAMING else None
 
 
 # ---------------------------------------------------------------- sets of a library
@@ -257,27 +265,27 @@ class _Frame:
 
 
 def _runs(frames: list[_Frame], records: Sequence[ScoreRecord], window: float) -> list[tuple[str, list[_Frame]]]:
-    """Maximal chains of linked consecutive frames, each with its kind (the most frequent link)."""
+    """Maximal chains of linked consecutive frames that hold at least one link of a set kind
+    (a chain of alike frames alone is a burst), each with its kind: the most frequent such link."""
     runs: list[tuple[str, list[_Frame]]] = []
     members, kinds = [frames[0]], Counter[str]()
     for previous, frame in zip(frames, frames[1:]):
         clues_a, clues_b = records[previous.index].clues, records[frame.index].clues
         assert clues_a is not None and clues_b is not None
-        kind = link_kind(clues_a, clues_b) if frame.time - previous.time <= window else None
+        kind = _link(clues_a, clues_b) if frame.time - previous.time <= window else None
         if kind is not None:
             members.append(frame)
             kinds[kind] += 1
             continue
-        if kinds:
-            runs.append((_chief(kinds), members))
+        _close(members, kinds, runs)
         members, kinds = [frame], Counter()
-    if kinds:
-        runs.append((_chief(kinds), members))
+    _close(members, kinds, runs)
     return runs
 
 
-def _chief(kinds: Counter[str]) -> str:
-    return max(SET_KINDS, key=lambda kind: (kinds[kind], -SET_KINDS.index(kind)))
+def _close(members: list[_Frame], kinds: Counter[str], runs: list[tuple[str, list[_Frame]]]) -> None:
+    if any(kinds[kind] for kind in SET_KINDS):
+        runs.append((max(SET_KINDS, key=lambda kind: (kinds[kind], -SET_KINDS.index(kind))), members))
 
 
 def _set_id(first: ScoreRecord, seen: set[str]) -> str:

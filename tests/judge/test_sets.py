@@ -90,6 +90,12 @@ def test_a_focus_stack_is_one_set(tmp_path: Path) -> None:
     assert set(kinds(marked).values()) == {"stack"} and len(set(marked.values())) == 1
 
 
+def test_a_stack_frame_focused_on_a_plain_sky_stays_in_its_stack(tmp_path: Path) -> None:
+    """That frame shows no change of focus, but it shares the stack's settings and framing."""
+    marked = sets_of(save_focus_stack(tmp_path, sky=True))
+    assert set(kinds(marked).values()) == {"stack"} and len(set(marked.values())) == 1
+
+
 def test_a_panorama_is_one_set(tmp_path: Path) -> None:
     marked = sets_of(save_panorama(tmp_path))
     assert set(kinds(marked).values()) == {"panorama"} and len(set(marked.values())) == 1

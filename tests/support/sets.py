@@ -66,11 +66,14 @@ def save_bracket(folder: Path, start: float = 0.0, stops: tuple[float, ...] = (-
     ]
 
 
-def save_focus_stack(folder: Path, start: float = 0.0, frames: int = 3, seed: int = 5) -> list[Path]:
-    """A focus stack: one framing and exposure, the sharp band moving down the frame, the rest out of focus."""
+def save_focus_stack(folder: Path, start: float = 0.0, frames: int = 3, seed: int = 5, sky: bool = False) -> list[Path]:
+    """A focus stack: one framing and exposure, the sharp band moving down the frame, the rest out
+    of focus. With ``sky`` the top band is a plain sky, so the frame focused there looks no sharper."""
     sharp = scene(seed)
-    soft = sharp.filter(ImageFilter.GaussianBlur(4))
     band = HEIGHT // frames
+    if sky:
+        sharp.paste(Image.linear_gradient("L").resize((WIDTH, band)).convert("RGB"), (0, 0))
+    soft = sharp.filter(ImageFilter.GaussianBlur(4))
     paths = []
     for index in range(frames):
         frame = soft.copy()
