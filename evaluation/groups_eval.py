@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter
+from PIL.TiffImagePlugin import IFDRational
 
 from training import degrade
 
@@ -87,12 +88,21 @@ def _weaker(frame: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def _exif(taken: datetime) -> Image.Exif:
+    """The capture time, and one set of manual exposure settings for every frame: the hardest case
+    for set detection (aescull.judge.sets), which must then tell bursts from stacks and panoramas
+    by their pixels alone."""
     exif = Image.Exif()
     exif[0x010F] = "aescull"
     exif[0x0110] = "synthetic burst"
     sub = exif.get_ifd(0x8769)
     sub[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
     sub[0x9291] = f"{taken.microsecond // 1000:03d}"  # SubSecTimeOriginal, in milliseconds
+    sub[0x829A] = IFDRational(1, 250)  # ExposureTime
+    sub[0x829D] = IFDRational(56, 10)  # FNumber
+    sub[0x8827] = 200  # ISOSpeedRatings
+    sub[0x920A] = IFDRational(50, 1)  # FocalLength
+    sub[0x9204] = IFDRational(0, 1)  # ExposureBiasValue
+    sub[0x8822] = 1  # ExposureProgram: manual
     return exif
 
 
@@ -234,6 +244,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     import torch
 
     from aescull.judge.groups import group_records
+    from aescull.judge.sets import mark_sets
     from aescull.pipeline.local import score_paths
     from aescull.model.checkpoint import load_model
 
@@ -257,6 +268,12 @@ def _evaluate(args: argparse.Namespace) -> None:
             f"best frame kept {result.best_kept:.1%} of {result.bursts} bursts (a lesser copy of it: {result.lesser_copy_kept})  "
             f"({result.predicted_groups} groups found, {result.true_groups} true)"
         )
+    in_sets = [record for record in mark_sets(records) if record.set_kind is not None]
+    kinds = Counter(record.set_kind for record in in_sets)
+    print(
+        f"{'sets (there are none)':28s}  {len(in_sets)} of {len(records)} photos in {len({record.set_id for record in in_sets})} sets"
+        + "".join(f", {count} as {kind}" for kind, count in sorted(kinds.items()))
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -79,6 +79,8 @@ def cull(
 
     --keep-best N keeps the N best shots of each moment (bursts found as by `score --groups`, with --burst-window, --similarity, --duplicates; saved rows must come from `aescull score --groups`).
 
+    Exposure brackets, focus stacks and panoramas are kept or culled whole: a set is judged by its best shot, and kept whole when any of its shots is among the N best of its group.
+
     --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
     """
     from aescull.judge.decide import CullRule, parse_bottom
@@ -111,6 +113,9 @@ def cull(
         raise typer.BadParameter("--keep-best needs the rows' group column: save them with `aescull score --groups`", param_hint="--from")
     if rejected and saved_rows is not None and any(row.checks is None and row.error is None for row in saved_rows):
         raise typer.BadParameter("--reject needs rows with reasons: score them with `aescull score --checks`", param_hint="--from")
+    if saved_rows is not None and any(row.error is None and row.group is None for row in saved_rows):
+        warn("warning: these rows were not written by `aescull score --groups`, so they do not say which photos are "
+             "exposure brackets, focus stacks or panoramas: each shot is judged alone")
     with guard(debug):
         if saved_rows is not None:
             root = library_root([row.path for row in saved_rows])
@@ -123,7 +128,7 @@ def cull(
         if saved_rows is not None:
             rows, failed = saved_rows, 0
         else:
-            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, quiet=quiet, checks=bool(rejected))
+            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, sets=True, quiet=quiet, checks=bool(rejected))
 
         def make_plan() -> Plan:
             return plan_cull(rows, rule, root, action, destination, per_folder=per_folder,

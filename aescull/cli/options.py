@@ -129,7 +129,10 @@ FormatOpt = Annotated[Format, typer.Option("--format", "-f", metavar="csv|jsonl|
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write rows to FILE instead of stdout.", dir_okay=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary (failures are still reported).")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks and decoder details on stderr.")]
-GroupsOpt = Annotated[bool, typer.Option("--groups", help="Find bursts and near-duplicates: add the group and rank_in_group columns.")]
+GroupsOpt = Annotated[
+    bool,
+    typer.Option("--groups", help="Find bursts and near-duplicates, and the sets that stay whole (exposure brackets, focus stacks, panoramas): add the group, rank_in_group, set and set_id columns."),
+]
 ChecksOpt = Annotated[
     bool,
     typer.Option(

@@ -122,19 +122,27 @@ def _ray_records(
 
 
 def grouped(records: Iterable[ScoreRecord], grouping: GroupingOptions) -> list[ScoreRecord]:
+    """Bursts and near-duplicates in groups, and the sets that must stay whole marked: wherever
+    grouping runs, sets are found too, so ``--keep-best`` never splits one."""
     from aescull.judge.groups import group_records
+    from aescull.judge.sets import mark_sets
 
-    return group_records(list(records), grouping.burst_window, grouping.similarity, grouping.duplicates)
+    return mark_sets(group_records(list(records), grouping.burst_window, grouping.similarity, grouping.duplicates))
 
 
 def score_rows(
-    paths: list[Path], scoring: ScoringOptions, grouping: GroupingOptions | None = None, **options: object
+    paths: list[Path], scoring: ScoringOptions, grouping: GroupingOptions | None = None, sets: bool = False, **options: object
 ) -> tuple[list[ScoreRecord], int]:
-    """Score ``paths`` now (and group them, given ``grouping``) for a command that acts on them;
-    rows with errors were already warned about, so they are counted, not kept."""
-    records: Iterable[ScoreRecord] = scored(paths, scoring, signatures=grouping is not None, **options)  # type: ignore[arg-type]
+    """Score ``paths`` now for a command that acts on them: grouped given ``grouping``, with sets
+    marked given ``grouping`` or ``sets``; rows with errors were already warned about, so they are
+    counted, not kept."""
+    from aescull.judge.sets import mark_sets
+
+    records: Iterable[ScoreRecord] = scored(paths, scoring, signatures=grouping is not None or sets, **options)  # type: ignore[arg-type]
     if grouping is not None:
         records = grouped(records, grouping)
+    elif sets:
+        records = mark_sets(list(records))
     rows, failed = [], 0
     for record in records:
         if record.error:

@@ -64,7 +64,7 @@ def score(
 ) -> None:
     """Score photos: one row per file (CSV on stdout by default), in a stable order.
 
-    With --groups, photos of one moment (taken within --burst-window seconds and alike, or with --duplicates near-identical at any time) share a `group` id, and `rank_in_group` 1 is the best of each; rows are printed once all are scored.
+    With --groups, photos of one moment (taken within --burst-window seconds and alike, or with --duplicates near-identical at any time) share a `group` id, and `rank_in_group` 1 is the best of each; the frames of an exposure bracket, a focus stack or a panorama share a `set_id`, and `set` names the kind. Rows are printed once all are scored.
 
     With --engine ray the same rows, in the same order, come from a Ray cluster (--address), or from a private Ray on this machine.
     """

@@ -9,6 +9,7 @@ sidecar's new bytes are computed here from its current ones, so undo can put the
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from aescull.judge.decide import PICK_LABEL_REJECTED, REJECTED_RATING, CullRule,
 from aescull.judge.groups import all_but_best
 from aescull.library import xmp
 from aescull.library.errors import ActionError, reason
-from aescull.library.shots import Shot, group_shots, shot_files
+from aescull.library.shots import Shot, Unit, group_shots, group_units, shot_files
 from aescull.rows.record import ScoreRecord
 
 CULLED_FOLDER = "_culled"
@@ -173,6 +174,29 @@ def usable_rows(rows: Iterable[ScoreRecord], check_staleness: bool, exclude: Pat
     return usable, refused
 
 
+def culled_units(units: Sequence[Unit], rule: CullRule | None, per_folder: bool, keep_best: int | None) -> list[Unit]:
+    """The units ``rule`` or ``keep_best`` cull, lowest first: a set is kept or culled whole.
+
+    ``--below``/``--bottom`` judge a set by its best shot (a set counts once in ``--bottom``'s
+    quota); ``--reject`` culls it only when every shot of it is flagged for one same reason;
+    ``--keep-best N`` keeps it whole when any of its shots is among the N best of its group (a set
+    ranks in each group it has shots in at the place of its best shot there, and counts once),
+    and culls it whole otherwise.
+    """
+    culled = [] if rule is None else select_culled(
+        units, score_of=lambda unit: unit.score, path_of=lambda unit: unit.path, rule=rule, per_folder=per_folder,
+        reasons_of=lambda unit: unit.reasons,
+    )
+    if keep_best is None:
+        return culled
+    places = [(unit, group, rank) for unit in units for group, rank in unit.places()]
+    beaten = all_but_best(places, keep_best, lambda place: place[1], lambda place: (place[2] or 0, place[0].path))
+    beaten_count = Counter(id(place[0]) for place in beaten)
+    chosen = {id(unit) for unit in culled}
+    extra = [unit for unit in units if beaten_count[id(unit)] == len(unit.places()) and id(unit) not in chosen]
+    return sorted(culled + extra, key=lambda unit: (unit.score, unit.path))
+
+
 def plan_cull(
     rows: Sequence[ScoreRecord],
     rule: CullRule | None,
@@ -187,19 +211,15 @@ def plan_cull(
     """Choose the weakest shots and plan the action: "move", "copy", "tag" or "list" (no operations).
 
     With ``keep_best`` every shot but the N best of its group (rows' ``group`` and
-    ``rank_in_group``) is culled too, on top of what ``rule`` (if any) culls.
+    ``rank_in_group``) is culled too, on top of what ``rule`` (if any) culls. A set (rows'
+    ``set_id``) is one unit for both: see :func:`culled_units`.
     """
     usable, refused = usable_rows(rows, check_staleness, exclude=destination)
     shots = group_shots(usable)
-    score_of, path_of = (lambda shot: shot.score), (lambda shot: shot.path)
-    culled = [] if rule is None else select_culled(
-        shots, score_of=score_of, path_of=path_of, rule=rule, per_folder=per_folder, reasons_of=lambda shot: shot.reasons
+    culled = sorted(
+        (shot for unit in culled_units(group_units(shots), rule, per_folder, keep_best) for shot in unit.shots),
+        key=lambda shot: (shot.score, shot.path),
     )
-    if keep_best is not None:
-        chosen_ids = {id(shot) for shot in culled}
-        ranked = all_but_best(shots, keep_best, lambda shot: shot.group, lambda shot: (shot.rank_in_group or 0, shot.path))
-        extra = [shot for shot in ranked if id(shot) not in chosen_ids]
-        culled = sorted(culled + extra, key=lambda shot: (shot.score, shot.path))
     chosen = {id(shot) for shot in culled}
     plan = Plan(refused=refused, culled=culled, kept=[shot for shot in shots if id(shot) not in chosen])
     if action in ("move", "copy"):

@@ -1,4 +1,5 @@
-"""Shots: the files that are one picture (RAW+JPEG, sidecars, a Live Photo's video), culled or kept together."""
+"""Shots: the files that are one picture (RAW+JPEG, sidecars, a Live Photo's video), culled or kept
+together; and units: the shots of one set (a bracket, a stack, a panorama), culled or kept together."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ class Shot:
         checked = [frozenset(row.checks.reasons) for row in self.rows if row.checks is not None]
         return frozenset.intersection(*checked) if checked else None
 
+    @property
+    def set_id(self) -> str | None:
+        """The set (bracket, stack, panorama) the shot is part of (a RAW is in its JPEG's)."""
+        return min((row.set_id for row in self.rows if row.set_id is not None), default=None)
+
 
 def group_shots(rows: Iterable[ScoreRecord]) -> list[Shot]:
     shots: dict[tuple[Path, str], Shot] = {}
@@ -75,3 +81,54 @@ def group_shots(rows: Iterable[ScoreRecord]) -> list[Shot]:
         key = (row.path.parent, shot_stem(row.path.name))
         shots.setdefault(key, Shot(*key)).rows.append(row)
     return list(shots.values())
+
+
+@dataclass
+class Unit:
+    """What a cull keeps or culls whole: one shot, or every shot of a set (the frames of an
+    exposure bracket, a focus stack or a panorama are worthless apart).
+
+    A unit scores as its best shot, and is flagged only for the reasons all its shots share (and
+    not at all when one of them was not checked): a bracket's dark and bright frames are its
+    point, not a reason to cull it.
+    """
+
+    shots: list[Shot]
+
+    @property
+    def score(self) -> float | None:
+        scores = [shot.score for shot in self.shots if shot.score is not None]
+        return max(scores) if scores else None
+
+    @property
+    def path(self) -> str:
+        return min(shot.path for shot in self.shots)
+
+    @property
+    def reasons(self) -> frozenset[str] | None:
+        reasons = [shot.reasons for shot in self.shots]
+        known = [flags for flags in reasons if flags is not None]
+        return frozenset.intersection(*known) if known and len(known) == len(reasons) else None
+
+    def places(self) -> list[tuple[str | None, int | None]]:
+        """Each group the unit has shots in, with its best rank there; (None, None) for a shot without group."""
+        best: dict[str | None, int | None] = {}
+        for shot in sorted(self.shots, key=lambda shot: (shot.rank_in_group is None, shot.rank_in_group or 0)):
+            best.setdefault(shot.group, shot.rank_in_group)
+        return list(best.items())
+
+
+def group_units(shots: Iterable[Shot]) -> list[Unit]:
+    """Shots of one set in one unit, every other shot in a unit of its own."""
+    units: list[Unit] = []
+    by_set: dict[str, Unit] = {}
+    for shot in shots:
+        set_id = shot.set_id
+        if set_id is None:
+            units.append(Unit([shot]))
+        elif set_id in by_set:
+            by_set[set_id].shots.append(shot)
+        else:
+            by_set[set_id] = Unit([shot])
+            units.append(by_set[set_id])
+    return units

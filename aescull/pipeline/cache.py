@@ -4,7 +4,8 @@ A row is reused only when the file's absolute path, size and mtime_ns, the model
 the working size all match; anything else is a miss and gets re-scored (and overwritten). The
 native-resolution checks of ``--checks`` are kept beside the scores, keyed by file version and
 :data:`aescull.judge.checks.CHECKS_VERSION` (they depend on neither the model nor the working size);
-the grouping signatures of ``--groups`` share the scores' key. The cache is a convenience, never a source of failure: a corrupt file is moved aside to
+the grouping signatures of ``--groups`` and the set clues (EXIF exposure and the detail and
+layout maps of :mod:`aescull.judge.sets`) share the scores' key. The cache is a convenience, never a source of failure: a corrupt file is moved aside to
 ``<name>.corrupt`` and a fresh cache is started.
 """
 
@@ -20,6 +21,8 @@ from pathlib import Path
 import platformdirs
 
 from aescull.judge.checks import CHECKS_VERSION, Checks
+from aescull.judge.sets import CLUES_VERSION, SetClues, clues_from_bytes, features_bytes
+from aescull.pipeline.exif import Exposure
 
 log = logging.getLogger("aescull")
 
@@ -49,6 +52,28 @@ CREATE TABLE IF NOT EXISTS signatures (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     signature BLOB NOT NULL,
+    PRIMARY KEY (path, model, max_side)
+)
+"""
+# The clues of aescull.judge.sets for the same file versions: the EXIF exposure settings and the
+# pixel features. Added beside `scores` (CREATE IF NOT EXISTS), so older cache files keep their
+# scores; a photo without a row here is decoded once more when sets are looked for.
+_SET_CLUES = """
+CREATE TABLE IF NOT EXISTS set_clues (
+    path TEXT NOT NULL,
+    model TEXT NOT NULL,
+    max_side INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    bias REAL,
+    mode INTEGER,
+    program INTEGER,
+    exposure_time REAL,
+    f_number REAL,
+    iso REAL,
+    focal_length REAL,
+    features BLOB NOT NULL,
     PRIMARY KEY (path, model, max_side)
 )
 """
@@ -136,8 +161,10 @@ class ScoreCache:
                 db.execute("DROP TABLE IF EXISTS scores")
                 db.execute("DROP TABLE IF EXISTS checks")
                 db.execute("DROP TABLE IF EXISTS signatures")
+                db.execute("DROP TABLE IF EXISTS set_clues")
             db.execute(_SCHEMA)
             db.execute(_SIGNATURES)
+            db.execute(_SET_CLUES)
             db.execute(_CHECKS_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM scores WHERE rowid < 2").fetchone()
@@ -171,6 +198,24 @@ class ScoreCache:
     def put_signatures(self, items: Iterable[tuple[FileKey, bytes]]) -> None:
         rows = [(_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, blob) for k, blob in items]
         self._write_all("INSERT OR REPLACE INTO signatures VALUES (?,?,?,?,?,?)", rows, "groups")
+
+    def get_clues(self, key: FileKey) -> SetClues | None:
+        """None when missing or written by a version with other features: the photo is decoded again."""
+        row = self._read_one(
+            "SELECT bias, mode, program, exposure_time, f_number, iso, focal_length, features FROM set_clues "
+            f"{_SCORED_VERSION} AND version=?",
+            (*self._scored(key), CLUES_VERSION),
+            "finding sets",
+        )
+        return clues_from_bytes(bytes(row[7]), Exposure(*row[:7])) if row else None
+
+    def put_clues_many(self, items: Iterable[tuple[FileKey, SetClues]]) -> None:
+        rows = []
+        for k, clues in items:
+            e = clues.exposure
+            rows.append((_stored_path(k.path), self.model, self.max_side, k.size, k.mtime_ns, CLUES_VERSION,
+                         e.bias, e.mode, e.program, e.time, e.f_number, e.iso, e.focal_length, features_bytes(clues)))
+        self._write_all("INSERT OR REPLACE INTO set_clues VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows, "sets")
 
     def get_checks(self, key: FileKey) -> Checks | None:
         """Cached measurements, judged by today's thresholds (a threshold change needs no re-measuring)."""

@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 
 from aescull.judge.checks import Checks, measure
 from aescull.pipeline.discover import is_raw
-from aescull.pipeline.exif import ExifSummary, Source, open_source, pillow_exif, read_exif
+from aescull.pipeline.exif import ExifSummary, Exposure, Source, open_source, pillow_exif, read_exif
 
 # Pixels in the largest photo we decode: 200 MP is above any current camera (the 100-MP
 # medium-format ones included); a file declaring more is treated as a decompression bomb.
@@ -72,6 +72,7 @@ class PhotoInfo:
     height: int
     taken: str | None
     camera: str | None
+    exposure: Exposure = Exposure()
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ def _decode_source(
         if upright.size != target:
             upright = upright.resize(target, Image.Resampling.LANCZOS)
         pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
-    return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera), pixels.float().div_(255.0), thumbnail, measured)
+    return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera, exif.exposure), pixels.float().div_(255.0), thumbnail, measured)
 
 
 def _measure_native(source: Source, name: Path) -> Checks:

@@ -21,6 +21,7 @@ from aescull.judge.checks import Checks
 from aescull.pipeline.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.pipeline.discover import Candidate, discover, is_raw
 from aescull.rows.record import ScoreRecord
+from aescull.judge.sets import SetClues, set_clues
 from aescull.judge.signatures import signature, signature_bytes, signature_from_bytes
 from aescull.model.checkpoint import LoadedModel, load_model
 from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, Network, inference_network, score_batch, too_small
@@ -132,11 +133,13 @@ class _Pipeline:
         hit = self.cache.get(job.key) if self.cache else None
         cached_signature = self.cache.get_signature(job.key) if self.cache and hit is not None and self.signatures else None
         vector = signature_from_bytes(cached_signature) if cached_signature is not None else None
+        clues = self.cache.get_clues(job.key) if self.cache and hit is not None and self.signatures else None
         checked = self.cache.get_checks(job.key) if self.cache and self.checks and hit is not None else None
-        # grouping needs the signature and --checks the measurements: without them, decode again
-        if hit is not None and (vector is not None or not self.signatures) and (checked is not None or not self.checks):
+        # grouping needs the signature and the set clues, --checks the measurements: without them, decode again
+        grouping_ready = not self.signatures or (vector is not None and clues is not None)
+        if hit is not None and grouping_ready and (checked is not None or not self.checks):
             record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True, checks=checked)
-            self._finish(job, replace(record, signature=vector))
+            self._finish(job, replace(record, signature=vector, clues=clues))
             return
         job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks, self.draft)
         self.in_flight.append(job)
@@ -172,23 +175,28 @@ class _Pipeline:
         scores = score_batch(self.network, [photo.pixels for _, photo in items])
         fresh: list[tuple[FileKey, CachedScore]] = []
         fresh_signatures: list[tuple[FileKey, bytes]] = []
+        fresh_clues: list[tuple[FileKey, SetClues]] = []
         fresh_checks: list[tuple[FileKey, Checks]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
                 self._finish(job, self._error_record(job, MODEL_FAILED))
                 continue
-            vector = signature(photo.pixels.numpy())  # cached even when not asked for: a later --groups run reads it
+            pixels = photo.pixels.numpy()
+            vector = signature(pixels)  # both cached even when not asked for: a later --groups run reads them
+            clues = set_clues(pixels, info.exposure)
             record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks)
-            self._finish(job, replace(record, signature=vector if self.signatures else None))
+            self._finish(job, replace(record, signature=vector, clues=clues) if self.signatures else record)
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
             fresh_signatures.append((job.key, signature_bytes(vector)))
+            fresh_clues.append((job.key, clues))
             if photo.checks is not None:
                 fresh_checks.append((job.key, photo.checks))
         if self.cache:
             self.cache.put_many(fresh)
             self.cache.put_signatures(fresh_signatures)
+            self.cache.put_clues_many(fresh_clues)
             self.cache.put_checks_many(fresh_checks)
 
     def _finish(self, job: _Job, record: ScoreRecord) -> None:
@@ -262,8 +270,9 @@ def score_paths(
     CLI passes the user cache folder by default; the API caches only when asked).
     ``on_thumbnail`` receives a JPEG thumbnail (longest side at most ``thumbnail_side``) of every
     photo this run decodes, cut from the scoring decode, for ``aescull report``. With
-    ``signatures`` every scored record carries its grouping signature: a cached score without
-    one is decoded again (once; the signature is cached from then on). ``checks`` adds
+    ``signatures`` every scored record carries its grouping signature and its set clues
+    (:mod:`aescull.judge.sets`): a cached score without them is decoded again (once; they are
+    cached from then on). ``checks`` adds
     :class:`aescull.judge.checks.Checks` to every record (focus, exposure and noise measured at
     native resolution, see :mod:`aescull.judge.checks`); it costs a full-size decode of each JPEG.
     ``full_decode`` turns JPEG draft decoding off: scores then equal a full-resolution decode's

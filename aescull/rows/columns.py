@@ -14,13 +14,17 @@ if TYPE_CHECKING:  # the rows must not pull torch or numpy in just to print
 
 COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error", "pair", "size", "mtime_ns")
 GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.judge.groups)
+# Also appended by --groups (aescull.judge.sets): the kind of set a photo is part of (bracket,
+# stack, panorama; empty for none) and the set's id. Two columns, as group and rank_in_group:
+# filtering on a kind needs no parsing, and both read the same in CSV, JSON lines and Parquet.
+SET_COLUMNS = ("set", "set_id")
 CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")  # appended by --checks
 REASON_SEPARATOR = ";"  # between reasons in CSV; JSON lines and Parquet hold a list
 
 
 def columns_for(groups: bool = False, checks: bool = False) -> tuple[str, ...]:
-    """The columns of a run: the default ones, then those of ``--groups`` and ``--checks``."""
-    return COLUMNS + (GROUP_COLUMNS if groups else ()) + (CHECK_COLUMNS if checks else ())
+    """The columns of a run: the default ones, then those of ``--groups`` (groups and sets) and ``--checks``."""
+    return COLUMNS + (GROUP_COLUMNS + SET_COLUMNS if groups else ()) + (CHECK_COLUMNS if checks else ())
 
 
 def row_values(record: ScoreRecord) -> dict[str, object]:
@@ -38,6 +42,8 @@ def row_values(record: ScoreRecord) -> dict[str, object]:
         "mtime_ns": record.mtime_ns,
         "group": record.group,
         "rank_in_group": record.rank_in_group,
+        "set": record.set_kind,
+        "set_id": record.set_id,
     } | check_values(record)
 
 

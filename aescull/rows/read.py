@@ -80,6 +80,8 @@ def _record_from(record: dict, number: int) -> ScoreRecord:
             mtime_ns=number_of("mtime_ns", int),
             group=field_of("group"),
             rank_in_group=number_of("rank_in_group", int),
+            set_kind=field_of("set"),
+            set_id=field_of("set_id"),
             checks=_checks_from(record, number_of),
         )
     except ValueError as error:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # both pull numpy in, which `aescull --help` does not need
     import numpy as np
 
     from aescull.judge.checks import Checks
+    from aescull.judge.sets import SetClues
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,10 @@ class ScoreRecord:
     from a saved CSV) can tell that a file changed since. ``pair`` names the other file of a
     RAW+JPEG shot: the JPEG is scored and the RAW row carries the same score. ``signature`` is
     what :mod:`aescull.judge.groups` compares to find bursts (only when asked for), and
-    ``group``/``rank_in_group`` are filled by :func:`aescull.judge.groups.group_records`. ``checks``
+    ``group``/``rank_in_group`` are filled by :func:`aescull.judge.groups.group_records`;
+    ``clues`` is what :mod:`aescull.judge.sets` compares to find exposure brackets, focus stacks
+    and panoramas (only when signatures are asked for), and ``set_kind``/``set_id`` name the set a photo is part of,
+    filled by :func:`aescull.judge.sets.mark_sets` or read back from saved rows. ``checks``
     holds the native-resolution measurements and the reasons a photo was flagged, when they
     were asked for; read back from saved rows, its reasons are the ones written in the row, not
     re-judged, so cull acts on what the user saw.
@@ -49,6 +53,9 @@ class ScoreRecord:
     rank_in_group: int | None = None
     signature: np.ndarray | None = field(default=None, repr=False, compare=False)
     checks: Checks | None = None
+    set_kind: str | None = None
+    set_id: str | None = None
+    clues: SetClues | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -61,7 +61,8 @@ class JsonlWriter:
 
 class TableWriter:
     """A table needs every row to size its columns, so it prints on close. With the group
-    columns, a rule separates consecutive groups, so ``rank --groups`` reads as one block per moment."""
+    columns, a rule separates consecutive groups, so ``rank --groups`` reads as one block per
+    moment, and a set's kind and id share one column."""
 
     def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
@@ -83,6 +84,7 @@ class TableWriter:
         columns = [("path", "left"), ("score", "right"), ("size", "right"), ("taken", "left"), ("camera", "left"), ("error", "left")]
         if self.grouped:
             columns[:0] = [("group", "left"), ("rank", "right")]
+            columns[-1:-1] = [("set", "left")]
         if self.checks:
             columns[-1:-1] = [(name, "left" if name == "reasons" else "right") for name in CHECK_COLUMNS]
         for name, justify in columns:
@@ -94,6 +96,8 @@ class TableWriter:
             if self.grouped:
                 cells += [record.group or "", "" if record.rank_in_group is None else str(record.rank_in_group)]
             cells += [Text(str(record.path)), _score_text(record.score), size, record.taken or "", Text(record.camera or "")]
+            if self.grouped:
+                cells.append(f"{record.set_kind} {record.set_id or ''}".strip() if record.set_kind else "")
             if self.checks:
                 checks = check_values(record)
                 cells += ["" if checks[name] is None else str(checks[name]) for name in CHECK_COLUMNS[:-1]]

@@ -35,7 +35,7 @@ def test_score_groups_adds_group_and_rank_columns(shoot: Path, plumbing_weights:
     code, out, err = invoke(["score", "shoot", "--groups", "--max-side", "64", "--no-cache"], cwd=shoot.parent, weights=plumbing_weights)
     assert code == 0, err
     table = rows(out)
-    assert list(table[0])[-2:] == ["group", "rank_in_group"]
+    assert list(table[0])[-4:] == ["group", "rank_in_group", "set", "set_id"]
     assert [row["path"] for row in table][:2] == ["shoot/IMG_0001.jpg", "shoot/IMG_0002.jpg"]  # discovery order, as without --groups
     assert groups_in(table) == [{"IMG_0001.jpg", "IMG_0002.jpg", "IMG_0003.jpg"}, {"IMG_0004.jpg", "IMG_0005.jpg"}, {"IMG_0006.jpg"}, {"disc.jpg"}]
     for group in {row["group"] for row in table}:

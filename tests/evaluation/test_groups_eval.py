@@ -101,7 +101,8 @@ def test_evaluate_command_prints_the_figures(library: Path, plumbing_weights: Pa
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{len(read_truth(library))} photos, 3 bursts, model plumbing")
     figures = {line.split("  ")[0].strip(): line for line in lines[2:]}
-    assert set(figures) == {"default", "--duplicates", "time alone (--similarity -1)"}
+    assert set(figures) == {"default", "--duplicates", "time alone (--similarity -1)", "sets (there are none)"}
+    assert re.search(r"  0 of \d+ photos in 0 sets$", figures["sets (there are none)"]), figures["sets (there are none)"]
 
     def measured(label: str) -> tuple[float, float, int, int]:
         found = re.search(r"precision (\S+)  recall (\S+) .*\((\d+) groups found, (\d+) true\)", figures[label])
