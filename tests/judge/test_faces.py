@@ -183,7 +183,9 @@ def _scene() -> Image.Image:
 def test_the_real_models_load_quietly_and_find_no_face_in_a_synthetic_scene(capfd: pytest.CaptureFixture[str]) -> None:
     with faces.load_models() as models:
         verdict = faces.judge_faces(_scene(), models)
+        odd = [faces.judge_faces(Image.new(mode, size), models) for mode in ("L", "RGBA") for size in ((1, 1), (3, 500), (129, 40))]
     assert (verdict.faces, verdict.reasons, verdict.face_sharpness) == (0, (), None)
+    assert all(found.faces == 0 for found in odd)  # tiny, thin, grey or transparent: judged, no error
     assert capfd.readouterr().err == ""  # MediaPipe's start-up and shut-down lines are held back
 
 
@@ -213,7 +215,7 @@ def _gaussian(image: Image.Image, sigma: float) -> Image.Image:
     """An exact separable Gaussian (edge-replicated), so sigma means what the scale says."""
     if sigma == 0:
         return image
-    radius = int(math.ceil(4 * sigma))
+    radius = math.ceil(4 * sigma)
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel /= kernel.sum()
     pixels = np.asarray(image, dtype=np.float64)

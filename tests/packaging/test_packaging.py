@@ -68,8 +68,10 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
         [
             str(python),
             "-c",
-            "import aescull, aescull.model.checkpoint as w, aescull.judge.faces as f; "
-            "print(aescull.__file__); print(w.default_weights_path()); print(f.default_model_path())",
+            (
+                "import aescull, aescull.model.checkpoint as w, aescull.judge.faces as f; "
+                "print(aescull.__file__); print(w.default_weights_path()); print(f.default_model_path())"
+            ),
         ],
         cwd=outside, env=env, capture_output=True, text=True, check=True, timeout=120,
     ).stdout.splitlines()
