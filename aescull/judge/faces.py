@@ -172,7 +172,7 @@ def default_model_path() -> Path:
 class FaceModels:
     """MediaPipe's face detector (for the search passes) and FaceLandmarker (for judging).
 
-    Both come from the one bundle: a detector pass costs ~2 ms, the landmarker ~12 ms a face,
+    Both come from the one bundle: a detector pass costs ~2 ms, the landmarker ~15 ms a face,
     so tiles are searched with the detector and only the faces found get landmarks. Each
     MediaPipe task runs its calls on a thread of its own, one at a time: give each of the
     threads that judge photos its own models (:class:`ModelPool`). Close them, or use ``with``.
@@ -235,8 +235,14 @@ class ModelPool:
 
     def __init__(self, size: int, path: str | os.PathLike[str] | None = None) -> None:
         bundle = _checked_bundle(path)
+        self._all: list[FaceModels] = []
         with _quiet_stderr():
-            self._all = [_start(bundle) for _ in range(max(1, size))]
+            try:
+                for _ in range(max(1, size)):
+                    self._all.append(_start(bundle))
+            except BaseException:
+                self.close()
+                raise
         self._idle: queue.SimpleQueue[FaceModels] = queue.SimpleQueue()
         for models in self._all:
             self._idle.put(models)

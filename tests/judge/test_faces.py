@@ -173,6 +173,29 @@ def test_a_missing_or_corrupt_model_is_refused(monkeypatch: pytest.MonkeyPatch, 
         faces.ModelPool(2, tmp_path / faces.MODEL_FILE)
 
 
+def test_a_pool_that_fails_to_start_closes_the_models_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[_Started] = []
+
+    def start(bundle: bytes) -> _Started:
+        if len(started) == 2:
+            raise RuntimeError("cannot start a third")
+        started.append(_Started())
+        return started[-1]
+
+    monkeypatch.setattr(faces, "_checked_bundle", lambda path: b"")
+    monkeypatch.setattr(faces, "_start", start)
+    with pytest.raises(RuntimeError, match="third"):
+        faces.ModelPool(4)
+    assert [models.closed for models in started] == [True, True]
+
+
+class _Started:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
 def _scene() -> Image.Image:
     rng = np.random.default_rng(1)
     scene = (np.indices((900, 1400)).sum(axis=0)[..., None] % 256 + rng.normal(0, 8, (900, 1400, 3))).clip(0, 255)
