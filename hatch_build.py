@@ -1,4 +1,4 @@
-"""Put the trained weights, and the notice of the data they derive from, inside the wheel.
+"""Put the trained weights, the face model, and their notices inside the wheel.
 
 An installed ``aescull`` must work from any folder, offline: a wheel built without the weights
 would install a tool that cannot score, so a missing file fails the build.
@@ -13,6 +13,10 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 SHIPPED = {
     Path("weights") / "aescull-spp.pt": "aescull/_weights/aescull-spp.pt",
     Path("weights") / "README_LIVE_ChallengeDB.txt": "aescull/_weights/README_LIVE_ChallengeDB.txt",
+    # The MediaPipe face model of the optional extra aescull[faces] (Apache-2.0), with its notice and licence.
+    Path("weights") / "face_landmarker.task": "aescull/_weights/face_landmarker.task",
+    Path("weights") / "NOTICE.face_landmarker.txt": "aescull/_weights/NOTICE.face_landmarker.txt",
+    Path("weights") / "LICENSE.Apache-2.0.txt": "aescull/_weights/LICENSE.Apache-2.0.txt",
 }
 
 

@@ -205,6 +205,32 @@ def _sharpness(luma: Image.Image, tiles: _Tiles) -> float | None:
     return round(min(1.0, _SQRT_2PI * min(per_direction)), 3)
 
 
+def region_sharpness(image: Image.Image, box: tuple[int, int, int, int]) -> float | None:
+    """Sharpness of one region of a photo at native resolution (a face), on the scale of ``sharpness``.
+
+    The frame's sharpness ranks many tiles and keeps the steepest; a region judged on its own is
+    one piece, so its edges are pooled instead: each direction's ``EDGE_PERCENTILE`` of all the
+    region's edges, the worse direction kept, as within one tile. 1 is a perfect step,
+    ``1 / sqrt(1 + sigma**2)`` a Gaussian blur of sigma px. ``None`` when neither direction has
+    ``MIN_EDGES`` edges (nothing to judge). Only the region is converted to grey.
+    """
+    margin = len(_PREFILTER) // 2  # the pre-filter reads this far beyond the box, as for a tile
+    width, height = image.size
+    left, top, right, bottom = box
+    crop = (max(0, left - margin), max(0, top - margin), min(width, right + margin), min(height, bottom + margin))
+    if min(crop[2] - crop[0], crop[3] - crop[1]) <= len(_PREFILTER):
+        return None
+    smoothed = _prefilter(np.asarray(image.crop(crop).convert("L"), dtype=np.float32))
+    per_direction = []
+    for lines in (smoothed, np.ascontiguousarray(smoothed.T)):
+        edges, _ = _edge_steepness(lines)
+        if edges.size >= MIN_EDGES:
+            per_direction.append(float(np.percentile(edges, EDGE_PERCENTILE)))
+    if not per_direction:
+        return None
+    return round(min(1.0, _SQRT_2PI * min(per_direction)), 3)
+
+
 def _tile_percentiles(values: np.ndarray, tile: np.ndarray, tiles: int) -> np.ndarray:
     """Each tile's ``EDGE_PERCENTILE`` of its edges (as np.percentile, linear), for the tiles
     with at least ``MIN_EDGES`` of them."""

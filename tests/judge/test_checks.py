@@ -67,6 +67,27 @@ def test_thin_lines_read_on_the_scale_of_edges() -> None:
         assert found < checks.BLURRY_BELOW
 
 
+def test_region_sharpness_reads_one_region_on_the_same_scale() -> None:
+    """A region (a face) is judged as one piece: a blurred step reads 1 / sqrt(1 + sigma^2), and
+    only the region's own edges count, not a sharp frame around it."""
+    y, x = np.mgrid[0:240, 0:240]
+    board = Image.fromarray(np.where((x // 24 + y // 24) % 2, 180, 60).astype(np.uint8)).convert("RGB")
+    region = (30, 30, 210, 210)
+    assert checks.region_sharpness(board, region) == 1.0
+    for sigma in (1, 2, 3):
+        soft = degrade.gaussian_blur(board, sigma)
+        assert checks.region_sharpness(soft, region) == pytest.approx(1 / math.sqrt(1 + sigma**2), rel=0.05)
+        framed = board.copy()
+        framed.paste(soft.crop(region), region[:2])
+        assert checks.region_sharpness(framed, (40, 40, 200, 200)) == pytest.approx(1 / math.sqrt(1 + sigma**2), rel=0.05)
+
+
+def test_region_sharpness_is_none_without_edges_or_room() -> None:
+    flat = Image.new("RGB", (200, 200), (128, 128, 128))
+    assert checks.region_sharpness(flat, (20, 20, 180, 180)) is None
+    assert checks.region_sharpness(flat, (0, 0, 4, 200)) is None
+
+
 def test_a_3px_blur_saved_as_jpeg_is_blurry_and_the_original_and_a_bokeh_copy_are_not(tmp_path: Path) -> None:
     """The held-back failure: photos blurred by 3 px at native resolution and saved as JPEG."""
     from evaluation.checks_eval import bokeh

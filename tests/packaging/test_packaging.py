@@ -65,11 +65,21 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
     assert all(0.0 <= float(row["score"]) <= 1.0 for row in rows)
 
     where = subprocess.run(
-        [str(python), "-c", "import aescull, aescull.model.checkpoint as w; print(aescull.__file__); print(w.default_weights_path())"],
+        [
+            str(python),
+            "-c",
+            (
+                "import aescull, aescull.model.checkpoint as w, aescull.judge.faces as f; "
+                "print(aescull.__file__); print(w.default_weights_path()); print(f.default_model_path())"
+            ),
+        ],
         cwd=outside, env=env, capture_output=True, text=True, check=True, timeout=120,
     ).stdout.splitlines()
     assert Path(where[0]).is_relative_to(venv)
     assert Path(where[1]) == Path(where[0]).parent / "_weights" / "aescull-spp.pt"
+    shipped = Path(where[0]).parent / "_weights"
+    assert Path(where[2]) == shipped / "face_landmarker.task"  # the faces extra's model, with its notice and licence
+    assert all((shipped / name).is_file() for name in ("NOTICE.face_landmarker.txt", "LICENSE.Apache-2.0.txt"))
     assets = [Path(where[0]).parent / "report" / name for name in ("page.css", "page.js")]  # the report's page needs them
     assert all(asset.is_file() and asset.stat().st_size > 0 for asset in assets)
     version = subprocess.run([str(python), "-m", "aescull", "--version"], cwd=outside, env=env, capture_output=True, text=True, timeout=120)
