@@ -19,8 +19,10 @@ import typer
 from aescull.cli.errors import ExitCode, UsageError, counted, guard, warn
 from aescull.cli.options import (
     ActPathsArg,
+    ChecksOpt,
     DebugOpt,
     DryRunOpt,
+    FaceOptions,
     Format,
     FormatOpt,
     FromOpt,
@@ -34,13 +36,16 @@ from aescull.cli.options import (
 )
 from aescull.cli.run import load_weights, score_rows
 from aescull.cli.streams import read_rows, rows_source, write_rows
+from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS
+
+REASONS_HELP = f"comma-separated: {', '.join(CHECK_REASONS)} from --checks; {', '.join(FACE_REASONS)} from --faces"
 
 if TYPE_CHECKING:
     from aescull.library.execute import Outcome
     from aescull.library.plan import Plan
 
 
-@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+@takes(scoring=ScoringOptions, grouping=GroupingOptions, face_options=FaceOptions)
 def cull(
     paths: ActPathsArg = None,
     below: Annotated[Optional[float], typer.Option("--below", metavar="T", help="Cull shots scoring below T (0..1).")] = None,
@@ -53,8 +58,8 @@ def cull(
         typer.Option(
             "--reject",
             metavar="REASONS",
-            help="Also cull shots flagged for any of these reasons (comma-separated: blurry, dark, bright, noisy); "
-            "scores with --checks, or needs rows of `aescull score --checks`.",
+            help=f"Also cull shots flagged for any of these reasons ({REASONS_HELP}); scoring runs what they need, saved "
+            "rows must come from `aescull score --checks` / `--faces`.",
         ),
     ] = None,
     per_folder: Annotated[bool, typer.Option("--per-folder", help="Apply --bottom in each folder separately.")] = False,
@@ -72,6 +77,7 @@ def cull(
     *,
     scoring: ScoringOptions,
     grouping: GroupingOptions,
+    face_options: FaceOptions,
 ) -> None:
     """Move (or copy, tag, list) the weakest shots; a RAW+JPEG pair, its sidecars and companions go together.
 
@@ -111,8 +117,11 @@ def cull(
     saved_rows = None if from_file is None else read_rows(from_file, read_score_rows)
     if saved_rows is not None and keep_best is not None and any(row.error is None and row.group is None for row in saved_rows):
         raise typer.BadParameter("--keep-best needs the rows' group column: save them with `aescull score --groups`", param_hint="--from")
-    if rejected and saved_rows is not None and any(row.checks is None and row.error is None for row in saved_rows):
+    checks, needs_faces = bool(rejected & set(CHECK_REASONS)), bool(rejected & set(FACE_REASONS))
+    if checks and saved_rows is not None and any(row.checks is None and row.error is None for row in saved_rows):
         raise typer.BadParameter("--reject needs rows with reasons: score them with `aescull score --checks`", param_hint="--from")
+    if needs_faces and saved_rows is not None and any(row.faces is None and row.error is None for row in saved_rows):
+        raise typer.BadParameter("--reject eyes-closed/face-soft needs rows of `aescull score --faces`", param_hint="--from")
     if saved_rows is not None and any(row.error is None and row.group is None for row in saved_rows):
         warn("warning: these rows were not written by `aescull score --groups`, so they do not say which photos are "
              "exposure brackets, focus stacks or panoramas: each shot is judged alone")
@@ -128,7 +137,9 @@ def cull(
         if saved_rows is not None:
             rows, failed = saved_rows, 0
         else:
-            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, sets=True, quiet=quiet, checks=bool(rejected))
+            search = replace(face_options, faces=face_options.faces or needs_faces).search()  # --reject eyes-closed looks for faces
+            rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, sets=True, quiet=quiet, checks=checks,
+                                      faces=search)
 
         def make_plan() -> Plan:
             return plan_cull(rows, rule, root, action, destination, per_folder=per_folder,
@@ -137,7 +148,8 @@ def cull(
         if action == "list":
             plan, outcome = make_plan(), None
             listed = [row for shot in plan.culled for row in shot.rows]
-            write_rows(listed, fmt, None, groups=keep_best is not None, checks=any(row.checks is not None for row in rows))
+            write_rows(listed, fmt, None, groups=keep_best is not None, checks=any(row.checks is not None for row in rows),
+                       faces=any(row.faces is not None for row in rows))
             where = f"{counted(sum(len(shot.rows) for shot in plan.culled), 'photo')} listed"
         else:
             plan, outcome = _carry_out(make_plan, "cull", root, journal, dry_run)
@@ -152,11 +164,16 @@ def cull(
                 root=root, journal=journal)
 
 
-@takes(scoring=ScoringOptions)
+@takes(scoring=ScoringOptions, face_options=FaceOptions)
 def tag(
     paths: ActPathsArg = None,
     reject_below: Annotated[Optional[float], typer.Option("--reject-below", metavar="T", help="Rate photos scoring below T as rejected (-1).")] = None,
     pick_labels: Annotated[bool, typer.Option("--pick-labels", help="Also write digiKam:PickLabel (1 rejected, 3 accepted).")] = False,
+    reject: Annotated[
+        Optional[str],
+        typer.Option("--reject", metavar="REASONS", help=f"Also rate photos flagged for any of these reasons as rejected ({REASONS_HELP})."),
+    ] = None,
+    checks: ChecksOpt = False,
     sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
     dry_run: DryRunOpt = False,
     journal: JournalOpt = None,
@@ -164,25 +181,29 @@ def tag(
     debug: DebugOpt = False,
     *,
     scoring: ScoringOptions,
+    face_options: FaceOptions,
 ) -> None:
     """Write each photo's rating into its XMP sidecar (merged, never clobbered; undo with `aescull undo`).
 
-    Stars are equal-width bins of the score: 0-0.2 is 1 star ... 0.8-1 is 5 stars; -1 (rejected) below --reject-below. The raw score and the model go into the aescull: namespace.
+    Stars are equal-width bins of the score: 0-0.2 is 1 star ... 0.8-1 is 5 stars; -1 (rejected) below --reject-below or when flagged for a --reject reason. The raw score, the model and, with --checks or --faces, the reasons and face counts go into the aescull: namespace.
     """
     from aescull.library.plan import plan_tag
 
     if not paths:
         raise typer.BadParameter("give the photos or folders to tag (e.g. `aescull tag .`)")
+    rejected = _parse_reject(reject)
     started = time.monotonic()
     with guard(debug):
         root = _checked_paths(paths, culls_into_root=False)
         _refuse_unwritable("tag", root, None)
         loaded = load_weights(scoring.weights)
-        rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded)
+        search = replace(face_options, faces=face_options.faces or bool(rejected & set(FACE_REASONS))).search()
+        rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded, checks=checks or bool(rejected & set(CHECK_REASONS)),
+                                  faces=search)
 
         def make_plan() -> Plan:
             return plan_tag(rows, reject_below=reject_below, pick_labels=pick_labels, sidecar_style=sidecar_style.value,
-                            model_name=loaded.name, model_version=loaded.version)
+                            model_name=loaded.name, model_version=loaded.version, reject_reasons=rejected)
 
         plan, outcome = _carry_out(make_plan, "tag", root, journal, dry_run)
         summary = f"{counted(len(plan.operations), 'sidecar')} {'to write' if dry_run else 'written'}"
@@ -251,17 +272,14 @@ def _refuse_unwritable(action: str, root: Path, destination: Path | None) -> Non
 
 
 def _parse_reject(text: str | None) -> frozenset[str]:
-    """``blurry,dark`` -> the reasons; an unknown name is a usage error, not a silent no-op."""
+    """``blurry,eyes-closed`` -> the reasons; an unknown name is a usage error, not a silent no-op."""
     if text is None:
         return frozenset()
-    from aescull.judge.checks import REASONS
-
+    known = (*CHECK_REASONS, *FACE_REASONS)
     reasons = frozenset(part.strip().lower() for part in text.split(",") if part.strip())
-    unknown = sorted(reasons - set(REASONS))
+    unknown = sorted(reasons - set(known))
     if unknown or not reasons:
-        raise typer.BadParameter(
-            f"unknown reason {', '.join(unknown) or repr(text)}; choose from {', '.join(REASONS)}", param_hint="--reject"
-        )
+        raise typer.BadParameter(f"unknown reason {', '.join(unknown) or repr(text)}; choose from {', '.join(known)}", param_hint="--reject")
     return reasons
 
 

@@ -15,11 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from aescull.judge.thresholds import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY
+from aescull.judge.thresholds import CLOSED_EYES, DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY, FACE_SOFT, FACE_TILE_LEVELS
+
+if TYPE_CHECKING:
+    from aescull.judge.faces import FaceSearch
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -88,6 +91,43 @@ class GroupingOptions:
     duplicates: Annotated[
         bool, typer.Option("--duplicates", help="Also group near-identical photos (copies, exports) whatever their capture times (with --groups).")
     ] = False
+
+
+@dataclass(frozen=True)
+class FaceOptions:
+    """Whether faces are looked for (``--faces``, the ``faces`` extra) and the lines that judge them."""
+
+    faces: Annotated[
+        bool,
+        typer.Option(
+            "--faces",
+            help="Also find faces and judge them at native resolution: columns faces, eyes_closed, face_sharpness and "
+            "reasons (eyes-closed, face-soft). Needs pip install 'aescull[faces]'.",
+        ),
+    ] = False
+    closed_eyes: Annotated[
+        float,
+        typer.Option("--closed-eyes", min=0.0, max=1.0, metavar="T", help="A face's eyes are closed when its mean blink score is above T (with --faces)."),
+    ] = CLOSED_EYES
+    face_soft: Annotated[
+        float,
+        typer.Option("--face-soft", min=0.0, max=1.0, metavar="S", help="A face is soft when the sharpness of its eyes, nose and lips is below S (with --faces)."),
+    ] = FACE_SOFT
+    face_tiles: Annotated[
+        int,
+        typer.Option(
+            "--face-tiles", min=0, max=3, metavar="N",
+            help="How small a face to look for: 0 finds faces over ~20% of the frame, each level 0.4 times smaller ones "
+            "(2: down to ~3%, about 0.2 s a photo; docs/faces.md).",
+        ),
+    ] = FACE_TILE_LEVELS
+
+    def search(self) -> FaceSearch | None:
+        if not self.faces:
+            return None
+        from aescull.judge.faces import FaceSearch, Thresholds
+
+        return FaceSearch(Thresholds(closed_eyes=self.closed_eyes, face_soft=self.face_soft), self.face_tiles)
 
 
 def takes(**groups: type) -> Callable[[Command], Command]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from aescull.cli.errors import ExitCode, UsageError, counted, guard, warn
-from aescull.cli.options import ActPathsArg, ChecksOpt, DebugOpt, FromOpt, QuietOpt, ScoringOptions, takes
+from aescull.cli.options import ActPathsArg, ChecksOpt, DebugOpt, FaceOptions, FromOpt, QuietOpt, ScoringOptions, takes
 from aescull.cli.run import scored
 from aescull.cli.streams import read_rows, rows_source
 
@@ -29,7 +29,7 @@ class ThumbnailPlace(str, Enum):
     folder = "folder"
 
 
-@takes(scoring=ScoringOptions)
+@takes(scoring=ScoringOptions, face_options=FaceOptions)
 def report(
     paths: ActPathsArg = None,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write.", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
@@ -47,6 +47,7 @@ def report(
     debug: DebugOpt = False,
     *,
     scoring: ScoringOptions,
+    face_options: FaceOptions,
 ) -> None:
     """Write a contact sheet: one offline HTML page with every photo best first, a histogram of scores and the cull line.
 
@@ -78,7 +79,8 @@ def report(
                 def keep(path: Path, thumbnail: Thumbnail) -> None:
                     writer.spool.add(str(path), thumbnail)
 
-                rows = [row_values(record) for record in scored(paths, scoring, quiet=quiet, on_thumbnail=keep, checks=checks)]
+                rows = [row_values(record) for record in scored(paths, scoring, quiet=quiet, on_thumbnail=keep, checks=checks,
+                                                                   faces=face_options.search())]
             tiles = ordered(tile_of(row) for row in rows)
             pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}
             no_preview = fill_missing_thumbnails(tiles, pairs, writer.spool, THUMBNAIL_SIDE, scoring.workers or DEFAULT_WORKERS,

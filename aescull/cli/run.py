@@ -18,6 +18,7 @@ from aescull.cli.errors import ExitCode, UsageError, counted, warn
 from aescull.cli.options import Engine, GroupingOptions, ScoringOptions
 
 if TYPE_CHECKING:
+    from aescull.judge.faces import FaceSearch
     from aescull.model.checkpoint import LoadedModel
     from aescull.pipeline.local import ThumbnailCallback
     from aescull.rows.record import ScoreRecord
@@ -41,12 +42,16 @@ def scored(
     on_thumbnail: ThumbnailCallback | None = None,
     signatures: bool = False,
     checks: bool = False,
+    faces: FaceSearch | None = None,
     engine: Engine = Engine.local,
     address: str | None = None,
     actors: int | None = None,
 ) -> Iterator[ScoreRecord]:
     """The rows of ``aescull score PATH...`` (default: the current folder), in discovery order."""
     import torch
+
+    if faces is not None:
+        _faces_ready()
 
     from aescull.model.inference import DEFAULT_THREADS
     from aescull.pipeline.cache import default_cache_path
@@ -69,12 +74,23 @@ def scored(
             on_thumbnail=on_thumbnail,
             signatures=signatures,
             checks=checks,
+            faces=faces,
             **({} if scoring.batch_size is None else {"batch_size": scoring.batch_size}),
             **({} if scoring.workers is None else {"workers": scoring.workers}),
         )
     if quiet or not sys.stderr.isatty():
         return _reported(records)
     return _reported(_with_progress(records, _count(targets, scoring.recursive)))
+
+
+def _faces_ready() -> None:
+    """Without the extra, or with a damaged model file, ``--faces`` is a setup error (exit 2), before any work."""
+    from aescull.judge.faces import FaceModelError, FacesUnavailable, check_ready
+
+    try:
+        check_ready()
+    except (FacesUnavailable, FaceModelError) as error:
+        raise UsageError(str(error)) from None
 
 
 def _count(targets: list[str], recursive: bool) -> int:

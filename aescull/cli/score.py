@@ -16,6 +16,7 @@ from aescull.cli.options import (
     ChecksOpt,
     DebugOpt,
     Engine,
+    FaceOptions,
     Format,
     FormatOpt,
     GroupingOptions,
@@ -46,7 +47,7 @@ ActorsOpt = Annotated[
 ]
 
 
-@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+@takes(scoring=ScoringOptions, grouping=GroupingOptions, face_options=FaceOptions)
 def score(
     paths: PathsArg = None,
     fmt: ScoreFormatOpt = None,
@@ -61,6 +62,7 @@ def score(
     *,
     scoring: ScoringOptions,
     grouping: GroupingOptions,
+    face_options: FaceOptions,
 ) -> None:
     """Score photos: one row per file (CSV on stdout by default), in a stable order.
 
@@ -70,20 +72,21 @@ def score(
     """
     if engine is Engine.local and (address is not None or actors is not None):
         raise typer.BadParameter("--address and --actors need --engine ray")
-    if engine is Engine.ray and (groups or checks):
-        raise typer.BadParameter("--groups and --checks run on the local engine only, not with --engine ray")
+    if engine is Engine.ray and (groups or checks or face_options.faces):
+        raise typer.BadParameter("--groups, --checks and --faces run on the local engine only, not with --engine ray")
     fmt = output_format(fmt, output)
     started = time.monotonic()
     with guard(debug):
         tally = Tally()
-        records = scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks, engine=engine, address=address, actors=actors)
+        records = scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks, faces=face_options.search(), engine=engine,
+                         address=address, actors=actors)
         if groups:
             records = iter(grouped(records, grouping))
-        write_rows(tally.count(records), fmt, output, groups=groups, checks=checks)
+        write_rows(tally.count(records), fmt, output, groups=groups, checks=checks, faces=face_options.faces)
         tally.finish(started, quiet)
 
 
-@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+@takes(scoring=ScoringOptions, grouping=GroupingOptions, face_options=FaceOptions)
 def rank(
     paths: PathsArg = None,
     top: Annotated[Optional[int], typer.Option("--top", min=1, metavar="N", help="Only the N best photos.")] = None,
@@ -97,6 +100,7 @@ def rank(
     *,
     scoring: ScoringOptions,
     grouping: GroupingOptions,
+    face_options: FaceOptions,
 ) -> None:
     """Rank photos best first (or worst first with --bottom); failed files are listed last.
 
@@ -109,9 +113,9 @@ def rank(
     started = time.monotonic()
     with guard(debug):
         tally = Tally()
-        records = list(tally.count(scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks)))
+        records = list(tally.count(scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks, faces=face_options.search())))
         if groups:
             records = grouped(records, grouping)
         ordered = rank_records(records, grouped=groups, worst_first=bottom is not None, limit=top if top is not None else bottom)
-        write_rows(ordered, fmt, output, groups=groups, checks=checks)
+        write_rows(ordered, fmt, output, groups=groups, checks=checks, faces=face_options.faces)
         tally.finish(started, quiet)

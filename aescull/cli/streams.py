@@ -33,7 +33,9 @@ def output_format(fmt: Format | None, output: Path | None) -> Format:
     return chosen
 
 
-def write_rows(records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False, checks: bool = False) -> None:
+def write_rows(
+    records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False, checks: bool = False, faces: bool = False
+) -> None:
     from aescull.rows.write import open_writer
 
     with ExitStack() as stack:
@@ -43,7 +45,7 @@ def write_rows(records: Iterable[ScoreRecord], fmt: Format, output: Path | None,
             stream = (
                 stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
             )
-        writer = open_writer(fmt.value, stream, groups=groups, checks=checks)
+        writer = open_writer(fmt.value, stream, groups=groups, checks=checks, faces=faces)
         for record in records:
             writer.write(record)
         writer.close()

@@ -35,10 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from aescull.judge.thresholds import CHECK_REASONS
+
 # Bump when a measurement changes meaning, so cached checks are recomputed.
 CHECKS_VERSION = 2  # 2: sharpness measures lone edges and corrects lines for their shape
 
-REASONS = ("blurry", "dark", "bright", "noisy")
+REASONS = CHECK_REASONS
 BLURRY_BELOW = 0.40  # sharpness; 0.40 is a Gaussian blur of sigma 2.3 px
 DARK_BELOW = -1.6  # exposure, stops
 BRIGHT_ABOVE = 0.30  # clipped fraction

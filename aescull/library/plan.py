@@ -243,8 +243,10 @@ def plan_tag(
     model_name: str | None = None,
     model_version: str | None = None,
     check_staleness: bool = False,
+    reject_reasons: frozenset[str] = frozenset(),
 ) -> Plan:
-    """One sidecar per photo; photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score."""
+    """One sidecar per photo; photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score.
+    A photo flagged for one of ``reject_reasons`` is rated rejected whatever its score."""
     usable, refused = usable_rows(rows, check_staleness)
     plan = Plan(refused=refused)
     best: dict[Path, ScoreRecord] = {}
@@ -254,11 +256,22 @@ def plan_tag(
             best[sidecar] = row
     for row in best.values():
         assert row.score is not None
-        fields = {xmp.RATING: str(rating_for(row.score, reject_below)), **sidecar_fields(row.score, model_name, model_version)}
+        flagged = bool(reject_reasons & set(row.reasons or ()))
+        rating = REJECTED_RATING if flagged else rating_for(row.score, reject_below)
+        fields = {xmp.RATING: str(rating), **sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}
         if pick_labels:
-            fields[xmp.PICK_LABEL] = str(pick_label_for(row.score, reject_below))
+            fields[xmp.PICK_LABEL] = str(PICK_LABEL_REJECTED if flagged else pick_label_for(row.score, reject_below))
         _add_sidecar(plan, row.path, fields, sidecar_style)
     return plan
+
+
+def _judged_fields(row: ScoreRecord) -> dict[tuple[str, str], str]:
+    """What the checks and faces found, when they ran: the reasons (empty when none, so an older
+    run's reasons are replaced) and the face counts, for a search in digiKam or exiftool."""
+    fields = {} if row.reasons is None else {xmp.REASONS: ",".join(row.reasons)}
+    if row.faces is not None:
+        fields |= {xmp.FACES: str(row.faces.faces), xmp.EYES_CLOSED: str(row.faces.eyes_closed)}
+    return fields
 
 
 def _add_sidecar(plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str) -> None:

@@ -66,7 +66,7 @@ class Shot:
     @property
     def reasons(self) -> frozenset[str] | None:
         """Reasons every checked file of the shot shares: a sharp JPEG keeps its soft twin's shot."""
-        checked = [frozenset(row.checks.reasons) for row in self.rows if row.checks is not None]
+        checked = [frozenset(row.reasons) for row in self.rows if row.reasons is not None]
         return frozenset.intersection(*checked) if checked else None
 
     @property

@@ -27,6 +27,9 @@ PICK_LABEL = (DIGIKAM_NS, "PickLabel")
 SCORE = (AESCULL_NS, "Score")
 MODEL = (AESCULL_NS, "Model")
 MODEL_VERSION = (AESCULL_NS, "ModelVersion")
+REASONS = (AESCULL_NS, "Reasons")  # comma-separated, as --reject takes them
+FACES = (AESCULL_NS, "Faces")
+EYES_CLOSED = (AESCULL_NS, "EyesClosed")
 
 Key = tuple[str, str]
 

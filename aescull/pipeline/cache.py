@@ -21,6 +21,7 @@ from pathlib import Path
 import platformdirs
 
 from aescull.judge.checks import CHECKS_VERSION, Checks
+from aescull.judge.faces import Face, FaceSearch, faces_from_json, faces_to_json
 from aescull.judge.sets import CLUES_VERSION, SetClues, clues_from_bytes, features_bytes
 from aescull.pipeline.exif import Exposure
 
@@ -88,6 +89,18 @@ CREATE TABLE IF NOT EXISTS checks (
     exposure REAL NOT NULL,
     clipped REAL NOT NULL,
     noise REAL,
+    PRIMARY KEY (path, version)
+)
+"""
+# The faces of --faces (aescull.judge.faces), measured at native resolution: valid for one file
+# version and one FaceSearch.version (the face code, the sharpness estimator, the tile search).
+_FACES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS faces (
+    path TEXT NOT NULL,
+    version TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    faces TEXT NOT NULL,
     PRIMARY KEY (path, version)
 )
 """
@@ -162,10 +175,12 @@ class ScoreCache:
                 db.execute("DROP TABLE IF EXISTS checks")
                 db.execute("DROP TABLE IF EXISTS signatures")
                 db.execute("DROP TABLE IF EXISTS set_clues")
+                db.execute("DROP TABLE IF EXISTS faces")
             db.execute(_SCHEMA)
             db.execute(_SIGNATURES)
             db.execute(_SET_CLUES)
             db.execute(_CHECKS_SCHEMA)
+            db.execute(_FACES_SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM scores WHERE rowid < 2").fetchone()
             db.commit()
@@ -229,6 +244,19 @@ class ScoreCache:
     def put_checks_many(self, items: Iterable[tuple[FileKey, Checks]]) -> None:
         rows = [(_stored_path(k.path), CHECKS_VERSION, k.size, k.mtime_ns, c.sharpness, c.exposure, c.clipped, c.noise) for k, c in items]
         self._write_all("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?)", rows, "checks")
+
+    def get_faces(self, key: FileKey, search: FaceSearch) -> tuple[Face, ...] | None:
+        """Cached faces of this file version for this search, as measured (the caller judges them)."""
+        row = self._read_one(
+            "SELECT faces FROM faces WHERE path=? AND version=? AND size=? AND mtime_ns=?",
+            (_stored_path(key.path), search.version, key.size, key.mtime_ns),
+            "looking for faces",
+        )
+        return faces_from_json(row[0]) if row else None
+
+    def put_faces_many(self, items: Iterable[tuple[FileKey, tuple[Face, ...]]], search: FaceSearch) -> None:
+        rows = [(_stored_path(k.path), search.version, k.size, k.mtime_ns, faces_to_json(found)) for k, found in items]
+        self._write_all("INSERT OR REPLACE INTO faces VALUES (?,?,?,?,?)", rows, "faces")
 
     def _scored(self, key: FileKey) -> tuple[object, ...]:
         """Parameters of :data:`_SCORED_VERSION`: this file version, this model, this working size."""

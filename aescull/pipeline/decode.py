@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import stat
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from aescull.judge.checks import Checks, measure
+from aescull.judge.faces import Face
 from aescull.pipeline.discover import is_raw
 from aescull.pipeline.exif import ExifSummary, Exposure, Source, open_source, pillow_exif, read_exif
 
@@ -58,6 +59,9 @@ EMPTY_FILE = "empty file (0 bytes)"
 # cells) 0.41-0.48, 72-96 px (three cells) 0.73-0.76 like the full frames' crops. Thinner frames
 # (a 284×25 logo strip) get an error row instead of a guess.
 MIN_SHORT_SIDE = 65
+# Finds and measures the faces of an upright photo at native size (aescull.judge.faces, run in a
+# decoding thread with that thread's models).
+FaceMeasure = Callable[[Image.Image], tuple[Face, ...]]
 
 
 class DecodeError(Exception):
@@ -90,6 +94,7 @@ class DecodedPhoto:
     pixels: torch.Tensor  # 3×H×W float32 in [0, 1], upright, at the working size
     thumbnail: Thumbnail | None = None  # only when decode() was asked for one
     checks: Checks | None = None  # measured at native resolution, when asked for
+    faces: tuple[Face, ...] | None = None  # found and measured at native resolution, when asked for
 
 
 def working_size(width: int, height: int, max_side: int, min_short_side: int = 0) -> tuple[int, int]:
@@ -253,7 +258,9 @@ def _check_readable(path: Path) -> None:
         raise DecodeError(EMPTY_FILE)
 
 
-def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True) -> DecodedPhoto:
+def decode(
+    path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True, faces: FaceMeasure | None = None
+) -> DecodedPhoto:
     """Decode one file for the model; raises :class:`DecodeError` with a one-line reason.
 
     With ``thumbnail_side`` > 0 a thumbnail is cut from the same upright pixels (before the
@@ -264,13 +271,15 @@ def decode(path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = Fa
     model's pixels were decoded at full size anyway (PNG, TIFF, small JPEGs) the same image is
     measured; a JPEG the draft mode scaled down is decoded a second time at full size for the
     checks only, so the model's pixels, and so the score, are the same with or without checks.
+    ``faces`` receives the same native pixels, upright (a face detector needs them upright): the
+    checks and the faces share that one full-size decode.
 
     ``draft=False`` decodes every JPEG at full size before the resize: slower on large JPEGs,
     but the pixels, and so the score, are those of a full-resolution decode (see DRAFT_OVERSAMPLE).
     """
     with _reported_as_decode_error(path):
         _check_readable(path)
-        return _decode_source(path, path, max_side, thumbnail_side, checks, draft)
+        return _decode_source(path, path, max_side, thumbnail_side, checks, draft, faces)
 
 
 def read_photo_bytes(path: Path) -> bytes:
@@ -292,7 +301,8 @@ def decode_bytes(data: bytes, name: str | Path, max_side: int, draft: bool = Tru
 
 
 def _decode_source(
-    source: Source, name: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True
+    source: Source, name: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True,
+    faces: FaceMeasure | None = None,
 ) -> DecodedPhoto:
     image, exif = _open(source, name)
     with image:
@@ -306,21 +316,25 @@ def _decode_source(
             stored_target = (target[1], target[0]) if swapped else target
             image.draft("RGB", (stored_target[0] * DRAFT_OVERSAMPLE, stored_target[1] * DRAFT_OVERSAMPLE))
         rgb = _to_rgb(image)
-        measured = None
-        if checks:
-            measured = measure(rgb) if image.size == (stored_width, stored_height) else _measure_native(source, name)
+        measured, found = None, None
+        if checks or faces is not None:
+            native = rgb if image.size == (stored_width, stored_height) else _native_rgb(source, name)
+            measured = measure(native) if checks else None
+            found = faces(_orient(native, exif.orientation)) if faces is not None else None
         upright = _orient(rgb, exif.orientation)
         thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
         if upright.size != target:
             upright = upright.resize(target, Image.Resampling.LANCZOS)
         pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
-    return DecodedPhoto(PhotoInfo(width, height, exif.taken, exif.camera, exif.exposure), pixels.float().div_(255.0), thumbnail, measured)
+    info = PhotoInfo(width, height, exif.taken, exif.camera, exif.exposure)
+    return DecodedPhoto(info, pixels.float().div_(255.0), thumbnail, measured, found)
 
 
-def _measure_native(source: Source, name: Path) -> Checks:
+def _native_rgb(source: Source, name: Path) -> Image.Image:
+    """Every pixel of the photo, as stored (a second decode, for a JPEG the model's decode drafted)."""
     image, _ = _open(source, name)
     with image:
-        return measure(_to_rgb(image))
+        return _to_rgb(image).copy()
 
 
 # EXIF orientation -> the transpose that shows the photo upright (as ImageOps.exif_transpose).

@@ -15,9 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from PIL import Image
 
 from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.judge.checks import Checks
+from aescull.judge.faces import Face, FaceSearch, FaceVerdict, ModelPool, measure_faces
 from aescull.pipeline.decode import DecodedPhoto, DecodeError, Thumbnail, decode
 from aescull.pipeline.discover import Candidate, discover, is_raw
 from aescull.rows.record import ScoreRecord
@@ -64,6 +66,8 @@ class _Pipeline:
         signatures: bool = False,
         checks: bool = False,
         full_decode: bool = False,
+        faces: FaceSearch | None = None,
+        face_models: ModelPool | None = None,
     ) -> None:
         self.loaded = loaded
         self.network: Network | None = None  # prepared at the first cache miss
@@ -72,6 +76,8 @@ class _Pipeline:
         self.signatures = signatures
         self.max_side = max_side
         self.checks = checks
+        self.faces = faces
+        self.face_models = face_models
         self.draft = not full_decode
         self.batch_size = max(1, batch_size)
         self.cache = cache
@@ -135,14 +141,22 @@ class _Pipeline:
         vector = signature_from_bytes(cached_signature) if cached_signature is not None else None
         clues = self.cache.get_clues(job.key) if self.cache and hit is not None and self.signatures else None
         checked = self.cache.get_checks(job.key) if self.cache and self.checks and hit is not None else None
-        # grouping needs the signature and the set clues, --checks the measurements: without them, decode again
+        found = self.cache.get_faces(job.key, self.faces) if self.cache and self.faces and hit is not None else None
+        # grouping needs the signature and the set clues, --checks and --faces their measurements: without them, decode again
         grouping_ready = not self.signatures or (vector is not None and clues is not None)
-        if hit is not None and grouping_ready and (checked is not None or not self.checks):
-            record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True, checks=checked)
+        if hit is not None and grouping_ready and (checked is not None or not self.checks) and (found is not None or not self.faces):
+            record = self._record(job, hit.score, hit.width, hit.height, hit.taken, hit.camera, cached=True, checks=checked, found=found)
             self._finish(job, replace(record, signature=vector, clues=clues))
             return
-        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks, self.draft)
+        job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks, self.draft,
+                                      self._measure_faces if self.faces else None)
         self.in_flight.append(job)
+
+    def _measure_faces(self, upright: Image.Image) -> tuple[Face, ...]:
+        """In a decoding thread, with that thread's own models (MediaPipe's are not shared between threads)."""
+        assert self.faces is not None and self.face_models is not None
+        with self.face_models.borrow() as models:
+            return measure_faces(upright, models, self.faces.tile_levels)
 
     def _collect_oldest(self) -> None:
         job = self.in_flight.popleft()
@@ -177,6 +191,7 @@ class _Pipeline:
         fresh_signatures: list[tuple[FileKey, bytes]] = []
         fresh_clues: list[tuple[FileKey, SetClues]] = []
         fresh_checks: list[tuple[FileKey, Checks]] = []
+        fresh_faces: list[tuple[FileKey, tuple[Face, ...]]] = []
         for (job, photo), score in zip(items, scores):
             info = photo.info
             if score is None:
@@ -185,7 +200,7 @@ class _Pipeline:
             pixels = photo.pixels.numpy()
             vector = signature(pixels)  # both cached even when not asked for: a later --groups run reads them
             clues = set_clues(pixels, info.exposure)
-            record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks)
+            record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks, found=photo.faces)
             self._finish(job, replace(record, signature=vector, clues=clues) if self.signatures else record)
             assert job.key is not None
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
@@ -193,11 +208,15 @@ class _Pipeline:
             fresh_clues.append((job.key, clues))
             if photo.checks is not None:
                 fresh_checks.append((job.key, photo.checks))
+            if photo.faces is not None:
+                fresh_faces.append((job.key, photo.faces))
         if self.cache:
             self.cache.put_many(fresh)
             self.cache.put_signatures(fresh_signatures)
             self.cache.put_clues_many(fresh_clues)
             self.cache.put_checks_many(fresh_checks)
+            if self.faces:
+                self.cache.put_faces_many(fresh_faces, self.faces)
 
     def _finish(self, job: _Job, record: ScoreRecord) -> None:
         self.done[job.index] = record
@@ -217,7 +236,7 @@ class _Pipeline:
 
     def _record(
         self, job: _Job, score: float, width: int, height: int, taken: str | None, camera: str | None,
-        cached: bool = False, checks: Checks | None = None,
+        cached: bool = False, checks: Checks | None = None, found: tuple[Face, ...] | None = None,
     ) -> ScoreRecord:
         assert job.key is not None
         return ScoreRecord(
@@ -232,6 +251,7 @@ class _Pipeline:
             mtime_ns=job.key.mtime_ns,
             cached=cached,
             checks=checks,
+            faces=None if found is None or self.faces is None else FaceVerdict.judged(found, self.faces.thresholds),
         )
 
     def _error_record(self, job: _Job, message: str) -> ScoreRecord:
@@ -261,6 +281,7 @@ def score_paths(
     signatures: bool = False,
     checks: bool = False,
     full_decode: bool = False,
+    faces: FaceSearch | None = None,
 ) -> Iterator[ScoreRecord]:
     """Score every photo under ``paths``; one record per file, in a stable order.
 
@@ -277,13 +298,20 @@ def score_paths(
     native resolution, see :mod:`aescull.judge.checks`); it costs a full-size decode of each JPEG.
     ``full_decode`` turns JPEG draft decoding off: scores then equal a full-resolution decode's
     (draft decoding moves them by up to ~0.01), at several times the decode cost on large JPEGs.
+    ``faces`` adds a :class:`aescull.judge.faces.FaceVerdict` to every record (faces counted,
+    closed eyes, the softest face; :mod:`aescull.judge.faces`): it needs the ``faces`` extra
+    (:class:`aescull.judge.faces.FacesUnavailable` otherwise) and shares the checks' full-size decode.
     """
     loaded = model if model is not None else load_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
+    face_models = ModelPool(max(1, workers)) if faces is not None else None  # before the walk: without the extra, fail at once
     cache = ScoreCache(Path(cache_file), loaded.sha256, side, full_decode) if cache_file is not None else None
     try:
-        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, signatures, checks, full_decode)
+        pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, signatures, checks, full_decode,
+                             faces, face_models)
         yield from pipeline.run(discover(paths, recursive))
     finally:
         if cache:
             cache.close()
+        if face_models:
+            face_models.close()

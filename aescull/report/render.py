@@ -102,6 +102,8 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
     caption = [f'<span class="score">{"—" if tile.score is None else f"{tile.score:.3f}"}</span>', f'<span class="name">{esc(name)}</span>']
     if group is not None:
         caption.append(f'<span class="group">group {esc(group)} · {groups.size[group]}</span>')
+    if tile.faces is not None:
+        caption.append(f'<span class="faces">{esc(tile.faces)}</span>')
     if tile.reasons:
         caption.append('<span class="reasons">' + "".join(f"<span>{esc(reason)}</span>" for reason in tile.reasons) + "</span>")
     if tile.error:

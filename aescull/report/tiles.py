@@ -16,7 +16,7 @@ from aescull.judge.ranking import best_first
 from aescull.rows.record import capture_time
 
 # Row columns shown in their own place on a tile; any other column goes into its tooltip.
-_SHOWN_COLUMNS = frozenset({"path", "score", "error", "group", "reasons"})
+_SHOWN_COLUMNS = frozenset({"path", "score", "error", "group", "reasons", "faces", "eyes_closed"})
 _HIDDEN_COLUMNS = frozenset({"cached", "size", "mtime_ns"})
 
 
@@ -31,6 +31,7 @@ class Tile:
     reasons: tuple[str, ...]
     time: float | None  # seconds since the epoch, for sorting by time
     details: tuple[tuple[str, str], ...]  # the tooltip: every other column of the row
+    faces: str | None = None  # "2 faces · 1 eyes closed" when faces were looked for (--faces)
 
 
 def _text(value: object) -> str | None:
@@ -55,6 +56,17 @@ def _reasons(value: object) -> tuple[str, ...]:
     return tuple(text for text in (str(item).strip() for item in items) if text)
 
 
+def _faces_badge(row: Mapping[str, object]) -> str | None:
+    """What a glance at a group photo needs: how many faces, and how many of them blink."""
+    faces = _number(row.get("faces"))
+    if faces is None:
+        return None
+    count = int(faces)
+    badge = "no face" if count == 0 else f"{count} face" + ("s" if count > 1 else "")
+    closed = int(_number(row.get("eyes_closed")) or 0)
+    return badge + (f" · {closed} eyes closed" if closed else "")
+
+
 def tile_of(row: Mapping[str, object]) -> Tile:
     path = _text(row.get("path")) or ""
     score = _number(row.get("score"))
@@ -66,7 +78,8 @@ def tile_of(row: Mapping[str, object]) -> Tile:
         for name, value in row.items()
         if name not in _SHOWN_COLUMNS and name not in _HIDDEN_COLUMNS and (text := _text(value)) is not None
     )
-    return Tile(path, None if error else score, error, _text(row.get("group")), _reasons(row.get("reasons")), _time_of(row), details)
+    return Tile(path, None if error else score, error, _text(row.get("group")), _reasons(row.get("reasons")), _time_of(row), details,
+                _faces_badge(row))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """The row contract: which columns ``aescull score`` writes, in which order, and each value's form.
 
 Written by :mod:`aescull.rows.write`, read back by :mod:`aescull.rows.read`, shown by the report:
-one definition, so a column added here reaches all of them. The columns of ``--groups`` and
-``--checks`` are only written when asked for, so the default output keeps its shape.
+one definition, so a column added here reaches all of them. The columns of ``--groups``,
+``--checks`` and ``--faces`` are only written when asked for, so the default output keeps its shape.
 """
 
 from __future__ import annotations
@@ -18,13 +18,17 @@ GROUP_COLUMNS = ("group", "rank_in_group")  # appended by --groups (aescull.judg
 # stack, panorama; empty for none) and the set's id. Two columns, as group and rank_in_group:
 # filtering on a kind needs no parsing, and both read the same in CSV, JSON lines and Parquet.
 SET_COLUMNS = ("set", "set_id")
-CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise", "reasons")  # appended by --checks
+CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise")  # appended by --checks
+FACE_COLUMNS = ("faces", "eyes_closed", "face_sharpness")  # appended by --faces (aescull.judge.faces)
+REASON_COLUMN = "reasons"  # what the checks and the faces flagged, after their columns
 REASON_SEPARATOR = ";"  # between reasons in CSV; JSON lines and Parquet hold a list
 
 
-def columns_for(groups: bool = False, checks: bool = False) -> tuple[str, ...]:
-    """The columns of a run: the default ones, then those of ``--groups`` (groups and sets) and ``--checks``."""
-    return COLUMNS + (GROUP_COLUMNS + SET_COLUMNS if groups else ()) + (CHECK_COLUMNS if checks else ())
+def columns_for(groups: bool = False, checks: bool = False, faces: bool = False) -> tuple[str, ...]:
+    """The columns of a run: the default ones, then those of ``--groups`` (groups and sets),
+    ``--checks`` and ``--faces``, and the reasons when either of those two ran."""
+    judged = (CHECK_COLUMNS if checks else ()) + (FACE_COLUMNS if faces else ()) + ((REASON_COLUMN,) if checks or faces else ())
+    return COLUMNS + (GROUP_COLUMNS + SET_COLUMNS if groups else ()) + judged
 
 
 def row_values(record: ScoreRecord) -> dict[str, object]:
@@ -44,17 +48,18 @@ def row_values(record: ScoreRecord) -> dict[str, object]:
         "rank_in_group": record.rank_in_group,
         "set": record.set_kind,
         "set_id": record.set_id,
-    } | check_values(record)
+    } | check_values(record) | face_values(record) | {REASON_COLUMN: None if record.reasons is None else list(record.reasons)}
 
 
 def check_values(record: ScoreRecord) -> dict[str, object]:
     checks = record.checks
     if checks is None:
         return dict.fromkeys(CHECK_COLUMNS)
-    return {
-        "sharpness": checks.sharpness,
-        "exposure": checks.exposure,
-        "clipped": round(checks.clipped, 4),
-        "noise": checks.noise,
-        "reasons": list(checks.reasons),
-    }
+    return {"sharpness": checks.sharpness, "exposure": checks.exposure, "clipped": round(checks.clipped, 4), "noise": checks.noise}
+
+
+def face_values(record: ScoreRecord) -> dict[str, object]:
+    faces = record.faces
+    if faces is None:
+        return dict.fromkeys(FACE_COLUMNS)
+    return {"faces": faces.faces, "eyes_closed": faces.eyes_closed, "face_sharpness": faces.face_sharpness}

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aescull.rows.record import ScoreRecord
-from aescull.rows.columns import REASON_SEPARATOR
+from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS
+from aescull.rows.columns import REASON_COLUMN, REASON_SEPARATOR
 
 if TYPE_CHECKING:  # aescull.judge.checks pulls numpy in, which `aescull --help` does not need
     from aescull.judge.checks import Checks
+    from aescull.judge.faces import FaceVerdict
 
 
 class RowsError(ValueError):
@@ -83,25 +85,42 @@ def _record_from(record: dict, number: int) -> ScoreRecord:
             set_kind=field_of("set"),
             set_id=field_of("set_id"),
             checks=_checks_from(record, number_of),
+            faces=_faces_from(record, number_of),
         )
     except ValueError as error:
         raise RowsError(f"score rows: row {number} ({path}) has a malformed number: {error}") from None
 
 
+def _reasons_in(record: dict, known: tuple[str, ...]) -> tuple[str, ...]:
+    """The row's reasons that are among ``known`` (the checks' or the faces'), in their order."""
+    reasons = record.get(REASON_COLUMN) or []
+    if isinstance(reasons, str):
+        reasons = [reason for reason in reasons.split(REASON_SEPARATOR) if reason]
+    return tuple(reason for reason in known if reason in reasons)
+
+
 def _checks_from(record: dict, number_of: Callable[[str, type], int | float | None]) -> Checks | None:
     """The columns of ``score --checks``; None when the row has none, or its file failed."""
     exposure = number_of("exposure", float)
-    if exposure is None or "reasons" not in record:
+    if exposure is None or REASON_COLUMN not in record:
         return None
     from aescull.judge.checks import Checks
 
-    reasons = record["reasons"] or []
-    if isinstance(reasons, str):
-        reasons = [reason for reason in reasons.split(REASON_SEPARATOR) if reason]
     return Checks(
         sharpness=number_of("sharpness", float),
         exposure=float(exposure),
         clipped=float(number_of("clipped", float) or 0.0),
         noise=number_of("noise", float),
-        reasons=tuple(str(reason) for reason in reasons),
+        reasons=_reasons_in(record, CHECK_REASONS),
     )
+
+
+def _faces_from(record: dict, number_of: Callable[[str, type], int | float | None]) -> FaceVerdict | None:
+    """The columns of ``score --faces`` (the counts, not each face); None when the row has none, or its file failed."""
+    count = number_of("faces", int)
+    if count is None or REASON_COLUMN not in record:
+        return None
+    from aescull.judge.faces import FaceVerdict
+
+    closed = number_of("eyes_closed", int) or 0
+    return FaceVerdict(int(count), int(closed), number_of("face_sharpness", float), _reasons_in(record, FACE_REASONS), ())

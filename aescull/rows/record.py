@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # both pull numpy in, which `aescull --help` does not need
     import numpy as np
 
     from aescull.judge.checks import Checks
+    from aescull.judge.faces import FaceVerdict
     from aescull.judge.sets import SetClues
 
 
@@ -34,8 +35,9 @@ class ScoreRecord:
     and panoramas (only when signatures are asked for), and ``set_kind``/``set_id`` name the set a photo is part of,
     filled by :func:`aescull.judge.sets.mark_sets` or read back from saved rows. ``checks``
     holds the native-resolution measurements and the reasons a photo was flagged, when they
-    were asked for; read back from saved rows, its reasons are the ones written in the row, not
-    re-judged, so cull acts on what the user saw.
+    were asked for, and ``faces`` what :mod:`aescull.judge.faces` found (``--faces``); read back
+    from saved rows, their reasons are the ones written in the row, not re-judged, so cull acts
+    on what the user saw.
     """
 
     path: Path
@@ -53,6 +55,7 @@ class ScoreRecord:
     rank_in_group: int | None = None
     signature: np.ndarray | None = field(default=None, repr=False, compare=False)
     checks: Checks | None = None
+    faces: FaceVerdict | None = None
     set_kind: str | None = None
     set_id: str | None = None
     clues: SetClues | None = field(default=None, repr=False, compare=False)
@@ -60,6 +63,13 @@ class ScoreRecord:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def reasons(self) -> tuple[str, ...] | None:
+        """What the checks and the faces flagged, in that order; None when neither was looked at."""
+        if self.checks is None and self.faces is None:
+            return None
+        return (self.checks.reasons if self.checks else ()) + (self.faces.reasons if self.faces else ())
 
 
 def capture_time(taken: str | None, mtime_ns: int | None) -> float | None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from aescull.rows.columns import CHECK_COLUMNS, COLUMNS, GROUP_COLUMNS, REASON_SEPARATOR, check_values, columns_for, row_values
+from aescull.rows.columns import CHECK_COLUMNS, COLUMNS, FACE_COLUMNS, GROUP_COLUMNS, REASON_COLUMN, REASON_SEPARATOR, columns_for, row_values
 
 if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
     from aescull.rows.record import ScoreRecord
@@ -67,7 +67,7 @@ class TableWriter:
     def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
         self.grouped = all(name in columns for name in GROUP_COLUMNS)
-        self.checks = all(name in columns for name in CHECK_COLUMNS)
+        self.judged = tuple(name for name in columns if name in (*CHECK_COLUMNS, *FACE_COLUMNS, REASON_COLUMN))  # reasons last
         self.records: list[ScoreRecord] = []
 
     def write(self, record: ScoreRecord) -> None:
@@ -85,8 +85,7 @@ class TableWriter:
         if self.grouped:
             columns[:0] = [("group", "left"), ("rank", "right")]
             columns[-1:-1] = [("set", "left")]
-        if self.checks:
-            columns[-1:-1] = [(name, "left" if name == "reasons" else "right") for name in CHECK_COLUMNS]
+        columns[-1:-1] = [(name, "left" if name == REASON_COLUMN else "right") for name in self.judged]
         for name, justify in columns:
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for position, record in enumerate(self.records):
@@ -98,10 +97,10 @@ class TableWriter:
             cells += [Text(str(record.path)), _score_text(record.score), size, record.taken or "", Text(record.camera or "")]
             if self.grouped:
                 cells.append(f"{record.set_kind} {record.set_id or ''}".strip() if record.set_kind else "")
-            if self.checks:
-                checks = check_values(record)
-                cells += ["" if checks[name] is None else str(checks[name]) for name in CHECK_COLUMNS[:-1]]
-                cells.append(Text(", ".join(checks["reasons"] or ()), style="yellow"))  # type: ignore[arg-type]
+            if self.judged:
+                values = row_values(record)
+                cells += ["" if values[name] is None else str(values[name]) for name in self.judged[:-1]]
+                cells.append(Text(", ".join(record.reasons or ()), style="yellow"))
             table.add_row(
                 *cells,
                 Text(record.error or "", style="red"),
@@ -127,6 +126,7 @@ class ParquetWriter:
         types = {
             "score": real, "width": integer, "height": integer, "size": integer, "mtime_ns": integer, "rank_in_group": integer,
             "sharpness": real, "exposure": real, "clipped": real, "noise": real, "reasons": pa.list_(text),
+            **dict.fromkeys(FACE_COLUMNS[:2], integer), "face_sharpness": real,
         }
         self.schema = pa.schema([(name, types.get(name, text)) for name in columns])
         self.writer = pq.ParquetWriter(stream, self.schema)
@@ -157,8 +157,8 @@ WRITERS: dict[str, Callable[[Any, tuple[str, ...]], CsvWriter | JsonlWriter | Ta
 
 
 def open_writer(
-    fmt: str, stream: TextIO | BinaryIO, groups: bool = False, checks: bool = False
+    fmt: str, stream: TextIO | BinaryIO, groups: bool = False, checks: bool = False, faces: bool = False
 ) -> CsvWriter | JsonlWriter | TableWriter | ParquetWriter:
-    """``groups`` adds the ``group`` and ``rank_in_group`` columns of ``--groups``, ``checks``
-    the columns of :data:`aescull.rows.columns.CHECK_COLUMNS` (``--checks``)."""
-    return WRITERS[fmt](stream, columns_for(groups, checks))
+    """The columns of :func:`aescull.rows.columns.columns_for`: those of ``--groups``, ``--checks``
+    and ``--faces`` when they ran."""
+    return WRITERS[fmt](stream, columns_for(groups, checks, faces))

@@ -20,7 +20,7 @@ from aescull.judge.checks import Checks
 from aescull.judge.decide import CullRule, select_culled
 from aescull.rows.record import ScoreRecord
 from aescull.model.checkpoint import LoadedModel
-from aescull.rows.columns import CHECK_COLUMNS, COLUMNS
+from aescull.rows.columns import CHECK_COLUMNS, COLUMNS, REASON_COLUMN
 from tests.support.cli import invoke, invoke_result
 from tests.support.images import sharp_scene
 from tests.support.models import REPO
@@ -54,7 +54,7 @@ def test_score_checks_adds_the_columns_and_the_reasons(library: Path, plumbing_w
     code, out, err = invoke(["score", "lib", "--checks", "--max-side", "64"], cwd=library.parent, weights=plumbing_weights)
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split(",") == [*COLUMNS, *CHECK_COLUMNS]
+    assert lines[0].split(",") == [*COLUMNS, *CHECK_COLUMNS, REASON_COLUMN]
     table = {Path(row["path"]).name: row for row in csv_rows(out)}
     assert {name: row["reasons"] for name, row in table.items()} == EXPECTED_REASONS
     assert float(table["blurry.jpg"]["sharpness"]) < float(table["sharp.jpg"]["sharpness"])

@@ -17,6 +17,7 @@ from PIL import Image
 
 from aescull.judge import faces
 from aescull.judge.faces import FaceModelError, FacesUnavailable, FaceVerdict, Thresholds
+from tests.support.faces import StubModels, found_at
 from tests.support.models import REPO
 
 needs_mediapipe = pytest.mark.skipif(
@@ -25,41 +26,13 @@ needs_mediapipe = pytest.mark.skipif(
 )
 
 
-class _Stub:
-    """Stands in for the models: a face is a grey square whose grey level names its blink.
-
-    With no levels given, every crop holds one face (filling its centre half) with open eyes.
-    """
-
-    def __init__(self, blinks: dict[int, float] | None = None) -> None:
-        self.blinks = blinks
-
-    def landmarks(self, pixels: np.ndarray) -> list[tuple[np.ndarray, dict[str, float]]]:
-        height, width = pixels.shape[:2]
-        level = int(pixels[height // 2, width // 2, 0])
-        if self.blinks is not None and level not in self.blinks:
-            return []
-        blink = 0.0 if self.blinks is None else self.blinks[level]
-        size = min(width, height) / faces.CROP_CONTEXT
-        centre = np.array([width / 2, height / 2])
-        points = centre + np.random.default_rng(level).uniform(-size / 2, size / 2, (478, 2))
-        points[list(faces._RIGHT_EYE_CORNERS)] = centre + (-0.3 * size, 0)
-        points[list(faces._LEFT_EYE_CORNERS)] = centre + (0.3 * size, 0)
-        return [(points, {"eyeBlinkLeft": blink, "eyeBlinkRight": blink})]
-
-
-def _found_at(monkeypatch: pytest.MonkeyPatch, *boxes: faces.Box) -> None:
-    """The search "finds" these boxes (the stub has no detector)."""
-    monkeypatch.setattr(faces, "_find", lambda rgb, models, levels: list(boxes))
-
-
 def test_one_blinker_in_a_group_is_counted_and_flagged(monkeypatch: pytest.MonkeyPatch) -> None:
     image = Image.new("RGB", (1200, 500), (0, 0, 0))
     squares = {60: ((100, 150, 300, 350), 0.05), 120: ((500, 150, 700, 350), 0.8), 180: ((900, 150, 1100, 350), 0.1)}
     for level, (box, _) in squares.items():
         image.paste((level, level, level), box)
-    _found_at(monkeypatch, *(box for box, _ in reversed(squares.values())))
-    verdict = faces.judge_faces(image, _Stub({level: blink for level, (_, blink) in squares.items()}))  # type: ignore[arg-type]
+    found_at(monkeypatch, *(box for box, _ in reversed(squares.values())))
+    verdict = faces.judge_faces(image, StubModels({level: blink for level, (_, blink) in squares.items()}))  # type: ignore[arg-type]
     assert (verdict.faces, verdict.eyes_closed) == (3, 1)
     assert verdict.reasons == ("eyes-closed",)
     assert [Thresholds().eyes_closed(face) for face in verdict.found] == [False, True, False]  # left to right
@@ -70,8 +43,8 @@ def test_small_faces_are_counted_but_not_judged(monkeypatch: pytest.MonkeyPatch)
     image = Image.new("RGB", (400, 400), (0, 0, 0))
     box = (185, 185, 215, 215)  # the stub's eyes are 0.6 x 30 = 18 px apart
     image.paste((90, 90, 90), box)
-    _found_at(monkeypatch, box)
-    verdict = faces.judge_faces(image, _Stub({90: 0.9}))  # type: ignore[arg-type]
+    found_at(monkeypatch, box)
+    verdict = faces.judge_faces(image, StubModels({90: 0.9}))  # type: ignore[arg-type]
     assert (verdict.faces, verdict.eyes_closed, verdict.face_sharpness, verdict.reasons) == (1, 0, None, ())
     (face,) = verdict.found
     assert face.eye_distance == pytest.approx(18, abs=0.5) and not Thresholds().judges(face)
@@ -83,10 +56,10 @@ def test_measured_faces_are_judged_again_by_other_thresholds(monkeypatch: pytest
     """What a cache keeps (the measured faces) gives the verdict of any thresholds, as a fresh run would."""
     image = Image.new("RGB", (600, 400), (0, 0, 0))
     image.paste((150, 150, 150), (200, 100, 400, 300))
-    _found_at(monkeypatch, (200, 100, 400, 300))
-    found = faces.measure_faces(image, _Stub({150: 0.5}))  # type: ignore[arg-type]
+    found_at(monkeypatch, (200, 100, 400, 300))
+    found = faces.measure_faces(image, StubModels({150: 0.5}))  # type: ignore[arg-type]
     for thresholds in (Thresholds(), Thresholds(closed_eyes=0.6), Thresholds(face_soft=1.01)):
-        assert FaceVerdict.judged(found, thresholds) == faces.judge_faces(image, _Stub({150: 0.5}), thresholds)  # type: ignore[arg-type]
+        assert FaceVerdict.judged(found, thresholds) == faces.judge_faces(image, StubModels({150: 0.5}), thresholds)  # type: ignore[arg-type]
     assert FaceVerdict.judged(found).reasons == ("eyes-closed",)
     assert FaceVerdict.judged(found, Thresholds(closed_eyes=0.6)).reasons == ()
     assert FaceVerdict.judged(found, Thresholds(face_soft=1.01)).reasons == ("eyes-closed", "face-soft")
@@ -99,8 +72,8 @@ def test_a_face_is_as_sharp_as_its_native_pixels(monkeypatch: pytest.MonkeyPatch
     y, x = np.mgrid[0:600, 0:900]
     board = Image.fromarray(np.where((x // 24 + y // 24) % 2, 180, 60).astype(np.uint8)).convert("RGB")
     image = _gaussian(board, sigma)
-    _found_at(monkeypatch, (300, 150, 600, 450))  # a 300-px face: the landmarker sees it reduced, the focus does not
-    (face,) = faces.measure_faces(image, _Stub())  # type: ignore[arg-type]
+    found_at(monkeypatch, (300, 150, 600, 450))  # a 300-px face: the landmarker sees it reduced, the focus does not
+    (face,) = faces.measure_faces(image, StubModels())  # type: ignore[arg-type]
     assert face.sharpness == pytest.approx(1 / math.sqrt(1 + sigma**2), abs=0.04)
 
 
@@ -109,8 +82,8 @@ def test_a_soft_face_on_a_sharp_background_is_soft(monkeypatch: pytest.MonkeyPat
     board = Image.fromarray(np.where((x // 24 + y // 24) % 2, 180, 60).astype(np.uint8)).convert("RGB")
     box = (300, 150, 600, 450)
     board.paste(_gaussian(board, 3).crop((250, 100, 650, 500)), (250, 100))  # the face and a margin, focus missed
-    _found_at(monkeypatch, box)
-    verdict = faces.judge_faces(board, _Stub())  # type: ignore[arg-type]
+    found_at(monkeypatch, box)
+    verdict = faces.judge_faces(board, StubModels())  # type: ignore[arg-type]
     assert verdict.reasons == ("face-soft",) and verdict.face_sharpness is not None and verdict.face_sharpness < 0.35
 
 
