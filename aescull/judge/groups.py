@@ -58,25 +58,27 @@ class _Member:
 @dataclass
 class _Group:
     members: list[_Member] = field(default_factory=list)
-    signatures: np.ndarray | None = None  # one row per member, to compare a photo with all at once
-
-    @property
-    def last_time(self) -> float:
-        return max(member.time for member in self.members)
+    signatures: np.ndarray | None = None  # one row per member, so a photo is compared with all at once
+    last_time: float = -math.inf
 
     def add(self, members: list[_Member], signatures: np.ndarray) -> None:
         self.members.extend(members)
         self.signatures = signatures if self.signatures is None else np.concatenate([self.signatures, signatures])
+        self.last_time = max(self.last_time, *(member.time for member in members))
 
-    def likeness(self, signature: np.ndarray) -> float:
-        """How much a photo looks like this group: its similarity to each photo, averaged."""
-        assert self.signatures is not None
-        return float(similarities(signature, self.signatures).mean())
 
-    def likeness_to(self, other: _Group) -> float:
-        """How much two groups look alike: the similarity of every photo of one to every photo of the other, averaged."""
-        assert other.signatures is not None
-        return float(np.mean([self.likeness(row) for row in other.signatures]))
+def _likeness(signature: np.ndarray, groups: Sequence[_Group]) -> np.ndarray:
+    """How much a photo looks like each group: its similarity to every photo of the group,
+    averaged (all groups in one pass: a photo is compared with every open group)."""
+    values = similarities(signature, np.concatenate([group.signatures for group in groups]))  # type: ignore[misc]
+    sizes = np.array([len(group.members) for group in groups])
+    return np.add.reduceat(values, np.cumsum(sizes) - sizes) / sizes
+
+
+def _alike(first: _Group, second: _Group) -> float:
+    """How much two groups look alike: every photo of one against every photo of the other, averaged."""
+    assert first.signatures is not None
+    return float(np.mean([_likeness(row, [second])[0] for row in first.signatures]))
 
 
 def _moments(members: list[_Member], window: float, similarity: float) -> list[_Group]:
@@ -89,20 +91,16 @@ def _moments(members: list[_Member], window: float, similarity: float) -> list[_
     open_groups: list[_Group] = []
     for member in sorted(members, key=lambda item: (item.time, item.path)):
         assert member.signature is not None
-        row = member.signature[None]
         open_groups = [group for group in open_groups if member.time - group.last_time <= window]
-        likeness = [(group.likeness(member.signature), position) for position, group in enumerate(open_groups)]
-        alike = [open_groups[position] for value, position in sorted(likeness, reverse=True) if value >= similarity]
+        likeness = _likeness(member.signature, open_groups) if open_groups else np.empty(0)
+        alike = [open_groups[position] for position in np.argsort(-likeness, kind="stable") if likeness[position] >= similarity]
+        joined = alike[0] if alike else _Group()
+        joined.add([member], member.signature[None])
         if not alike:
-            group = _Group()
-            group.add([member], row)
-            groups.append(group)
-            open_groups.append(group)
-            continue
-        joined = alike[0]
-        joined.add([member], row)
+            groups.append(joined)
+            open_groups.append(joined)
         for other in alike[1:]:
-            if joined.likeness_to(other) >= similarity:
+            if _alike(joined, other) >= similarity:
                 assert other.signatures is not None
                 joined.add(other.members, other.signatures)
                 groups.remove(other)
