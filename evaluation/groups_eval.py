@@ -2,6 +2,7 @@
 
     python -m evaluation.groups_eval make /tmp/bursts                    # the photo folder + truth.csv
     python -m evaluation.groups_eval evaluate /tmp/bursts                # pairwise precision/recall, best kept
+    python -m evaluation.groups_eval make-distinct /tmp/distinct --photos A --photos B   # a bulk copy
     aescull rank /tmp/bursts --groups -f table                        # what a user sees
 
 Each burst is one source photo shot 4-7 times a fraction of a second apart: every frame is
@@ -12,6 +13,10 @@ Some bursts also have copies: byte-identical and resized copies that keep the EX
 same moment), and re-encoded or resized exports without EXIF, dated days later by their file
 time (the same moment only when grouping with ``--duplicates``). ``truth.csv`` records which
 burst each file shows and which frame is the sharp one. Everything follows from ``--seed``.
+
+``make-distinct`` is the opposite trap: photos of distinct scenes copied as a phone, a chat
+app or an export leaves them, without EXIF and all with one file time, so time says nothing
+and every photo is a moment of its own; ``evaluate`` then lists every pair grouped anyway.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ FRAME_SIDE = 1200  # long side of a generated frame: camera-like detail, quick t
 SHOOT_START = datetime(2024, 6, 1, 9, 0, 0)
 EXPORT_START = datetime(2024, 6, 4, 20, 0, 0, tzinfo=timezone.utc)
 TRUTH_COLUMNS = ("path", "burst", "moment", "sharp", "kind", "source")
+# The one file time of every photo of a bulk copy (make-distinct).
+COPIED_AT = datetime(2026, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+# JPEG segments that carry EXIF, XMP or IPTC metadata: APP1 and APP13.
+_METADATA_MARKERS = (0xE1, 0xED)
 
 
 @dataclass(frozen=True)
@@ -169,12 +178,58 @@ def make_bursts(photos: Path, out: Path, seed: int = 0, bursts: int | None = Non
                 export_clock += timedelta(seconds=1)
                 _set_mtime(export, export_clock)
                 truth.append(TruthRow(_relative(export, out), burst, f"{burst}-export", original == sharp, kind, _relative(original, out)))
+    _write_truth(out, truth)
+    return truth
+
+
+def _without_metadata(data: bytes) -> bytes:
+    """A JPEG's bytes without its EXIF, XMP and IPTC segments; the compressed pixels untouched."""
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    kept, position = [data[:2]], 2
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xDA:  # start of scan: the rest is the image
+            break
+        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker not in _METADATA_MARKERS:
+            kept.append(data[position:end])
+        position = end
+    return b"".join(kept) + data[position:]
+
+
+def make_distinct(folders: Sequence[Path], out: Path) -> list[TruthRow]:
+    """Copy every photo of ``folders`` into ``out/<folder name>/`` (which must not exist yet)
+    without EXIF and with one shared file time, as a bulk copy leaves them; and its ``truth.csv``,
+    where every photo is its own moment. JPEGs keep their compressed pixels; PNGs are re-written
+    losslessly without their text chunks."""
+    truth: list[TruthRow] = []
+    for folder in folders:
+        sources = _source_photos(folder)
+        if not sources:
+            raise SystemExit(f"no photos in {folder}")
+        target = out / folder.name
+        target.mkdir(parents=True, exist_ok=False)
+        for source in sources:
+            copy = target / source.name
+            if source.suffix.lower() == ".png":
+                with Image.open(source) as image:
+                    image.save(copy, "PNG")
+            else:
+                copy.write_bytes(_without_metadata(source.read_bytes()))
+            _set_mtime(copy, COPIED_AT)
+            name = _relative(copy, out)
+            truth.append(TruthRow(name, name, name, True, "frame", str(source)))  # a moment of one frame
+    _write_truth(out, truth)
+    return truth
+
+
+def _write_truth(out: Path, truth: Sequence[TruthRow]) -> None:
     with open(out / TRUTH_FILE, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(TRUTH_COLUMNS)
         for row in truth:
             writer.writerow([row.path, row.burst, row.moment, int(row.sharp), row.kind, row.source])
-    return truth
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -201,6 +256,10 @@ class Scores:
     predicted_groups: int
     true_groups: int
     bursts: int
+    shared_groups: int  # groups of two photos or more
+    largest_group: int
+    grouped_pairs: int  # pairs of photos put in one group
+    false_pairs: list[tuple[str, str]]  # of those, the pairs of two moments (or bursts)
 
 
 def _same_group_pairs(labels: dict[str, str]) -> set[tuple[str, str]]:
@@ -233,8 +292,12 @@ def grouping_scores(truth: Sequence[TruthRow], predicted: dict[str, tuple[str, i
         winner = by_path.get(first_of_group.get(main_group, ""))
         kept += winner is not None and winner.burst == burst and winner.sharp
         lesser += winner is not None and winner.kind not in ("frame", "exact copy")
-    groups = len(set(predicted_labels.values()))
-    return Scores(precision, recall, kept / len(bursts), lesser, groups, len(set(true_labels.values())), len(bursts))
+    sizes = Counter(predicted_labels.values())
+    shared = [size for size in sizes.values() if size > 1]
+    return Scores(
+        precision, recall, kept / len(bursts), lesser, len(sizes), len(set(true_labels.values())), len(bursts),
+        len(shared), max(sizes.values(), default=0), len(predicted_pairs), sorted(predicted_pairs - true_pairs),
+    )
 
 
 # ---------------------------------------------------------------- command line
@@ -245,6 +308,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     from aescull.judge.groups import group_records
     from aescull.judge.sets import mark_sets
+    from aescull.judge.signatures import similarity_of
     from aescull.pipeline.local import score_paths
     from aescull.model.checkpoint import load_model
 
@@ -266,8 +330,15 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(
             f"{label:28s}  precision {result.precision:.3f}  recall {result.recall:.3f}  "
             f"best frame kept {result.best_kept:.1%} of {result.bursts} bursts (a lesser copy of it: {result.lesser_copy_kept})  "
-            f"({result.predicted_groups} groups found, {result.true_groups} true)"
+            f"({result.predicted_groups} groups found, {result.true_groups} true)  "
+            f"{result.shared_groups} of 2 or more, largest {result.largest_group}, {result.grouped_pairs} grouped pairs, {len(result.false_pairs)} false"
         )
+        if label == "default" and result.false_pairs:
+            signatures = {_relative(record.path, folder): record.signature for record in records}
+            print(f"  false pairs, most alike first (similarity; {min(len(result.false_pairs), args.list)} of {len(result.false_pairs)}):")
+            alike = sorted(((similarity_of(signatures[first], signatures[second]), first, second) for first, second in result.false_pairs), reverse=True)
+            for value, first, second in alike[: args.list]:
+                print(f"  {value:6.3f}  {first}  {second}")
     in_sets = [record for record in mark_sets(records) if record.set_kind is not None]
     kinds = Counter(record.set_kind for record in in_sets)
     print(
@@ -286,7 +357,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     make.add_argument("--photos", type=Path, required=True, help="the source photos (such as ../shared/data/photos)")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--bursts", type=int, default=None, help="at most this many bursts (default: one per source photo)")
-    evaluate = commands.add_parser("evaluate", help="group a library made by `make` and compare with its truth.csv")
+    distinct = commands.add_parser("make-distinct", help="copy photos of distinct scenes without EXIF and with one file time, and write truth.csv")
+    distinct.add_argument("out", type=Path)
+    distinct.add_argument("--photos", type=Path, action="append", required=True, help="a folder of photos (repeat for several)")
+    evaluate = commands.add_parser("evaluate", help="group a library made by `make` or `make-distinct` and compare with its truth.csv")
     evaluate.add_argument("folder", type=Path)
     evaluate.add_argument("--weights", type=Path, default=None, help="checkpoint (default: the bundled weights)")
     evaluate.add_argument("--burst-window", type=float, default=DEFAULT_BURST_WINDOW)
@@ -294,10 +368,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     evaluate.add_argument("--max-side", type=int, default=None)
     evaluate.add_argument("--threads", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     evaluate.add_argument("--cache", type=Path, default=None, help="score cache file, so reruns with other options are quick")
+    evaluate.add_argument("--list", type=int, default=20, help="list at most this many false pairs of the default grouping")
     args = parser.parse_args(argv)
     if args.command == "make":
         truth = make_bursts(args.photos, args.out, args.seed, args.bursts)
         print(f"wrote {len(truth)} photos in {len({row.burst for row in truth})} bursts to {args.out}", file=sys.stderr)
+    elif args.command == "make-distinct":
+        truth = make_distinct(args.photos, args.out)
+        print(f"wrote {len(truth)} photos without EXIF, all dated {COPIED_AT.isoformat()}, to {args.out}", file=sys.stderr)
     else:
         _evaluate(args)
 

@@ -85,7 +85,8 @@ class GroupingOptions:
         float,
         typer.Option(
             "--similarity", min=-1.0, max=1.0, metavar="S",
-            help="How alike photos of one moment must look, -1..1: correlation of 8×8 thumbnails minus a colour difference (with --groups).",
+            help="How alike a photo must look to a group, on average over its photos, to join it, -1..1: correlation of 8×8 "
+            "thumbnails minus a colour difference (with --groups; copies without EXIF need 0.95, docs/groups.md).",
         ),
     ] = DEFAULT_SIMILARITY
     duplicates: Annotated[

@@ -7,21 +7,27 @@ shot a second later; looks alone would merge a scene shot again an hour later, s
 ``duplicates`` lets near-identical photos (similarity at least :data:`DUPLICATE_SIMILARITY`)
 join across any time gap: copies, exports, re-encodes.
 
+A photo joins a group only when it looks like the group, on average over all its photos, not
+like one of them: otherwise A like B and B like C would put A with a C that looks nothing like
+it, and a run of photos shot close together (or copied together) would chain into one giant
+"burst". And a file time is a capture time only when it could be one: photos without EXIF
+written faster than any camera shoots were copied together, and are grouped by looks alone,
+at the near-identical level.
+
 Pure functions, no I/O: score records in, the same records with ``group`` and ``rank_in_group``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
-
-
 import numpy as np
 
-from aescull.judge.signatures import LAYOUT_LENGTH, similarity_of
+from aescull.judge.signatures import LAYOUT_LENGTH, similarities, similarity_of
 from aescull.judge.thresholds import DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY, DUPLICATE_SIMILARITY
 from aescull.pipeline.discover import is_raw
 from aescull.rows.record import capture_time
@@ -32,6 +38,10 @@ if TYPE_CHECKING:
 Item = TypeVar("Item")
 
 _BLOCK = 1024  # signatures compared at once in the duplicate search: bounds its memory
+# Photos without EXIF whose file times are closer than this were written by a copy, not a camera:
+# the fastest bursts are 20-30 frames a second, while a bulk copy writes many photos a second or
+# gives them all one time (and file systems that keep times to 1 or 2 s give neighbours one time).
+COPY_GAP = 1 / 30
 
 
 @dataclass
@@ -48,43 +58,76 @@ class _Member:
 @dataclass
 class _Group:
     members: list[_Member] = field(default_factory=list)
+    signatures: np.ndarray | None = None  # one row per member, so a photo is compared with all at once
+    last_time: float = -math.inf
 
-    @property
-    def last_time(self) -> float:
-        return self.members[-1].time
+    def add(self, members: list[_Member], signatures: np.ndarray) -> None:
+        self.members.extend(members)
+        self.signatures = signatures if self.signatures is None else np.concatenate([self.signatures, signatures])
+        self.last_time = max(self.last_time, *(member.time for member in members))
 
 
-def _link(member: _Member, group: _Group, window: float) -> float:
-    """How much ``member`` looks like the photos of ``group`` shot within the window before it."""
-    best = -1.0
-    for other in reversed(group.members):  # in time order, so the walk stops at the window's edge
-        if member.time - other.time > window:
-            break
-        best = max(best, similarity_of(member.signature, other.signature))
-    return best
+def _likeness(signature: np.ndarray, groups: Sequence[_Group]) -> np.ndarray:
+    """How much a photo looks like each group: its similarity to every photo of the group,
+    averaged (all groups in one pass: a photo is compared with every open group)."""
+    values = similarities(signature, np.concatenate([group.signatures for group in groups]))  # type: ignore[misc]
+    sizes = np.array([len(group.members) for group in groups])
+    return np.add.reduceat(values, np.cumsum(sizes) - sizes) / sizes
+
+
+def _alike(first: _Group, second: _Group) -> float:
+    """How much two groups look alike: every photo of one against every photo of the other, averaged."""
+    assert first.signatures is not None
+    return float(np.mean([_likeness(row, [second])[0] for row in first.signatures]))
 
 
 def _moments(members: list[_Member], window: float, similarity: float) -> list[_Group]:
-    """Walk the photos in time order: each joins every open group it looks like (merging them:
-    a frame can bridge two halves of a burst that the frames between did not), or starts one."""
+    """Walk the photos in time order: each joins the open group (one whose last photo is at most
+    ``window`` seconds older) it looks most like on average, if at least ``similarity``, or starts
+    one. If it also looks like other open groups, those merge with its group when, it included,
+    they look alike on average: a frame can bridge two halves of a burst that the frames between
+    did not, but never two scenes that each merely resemble it."""
     groups: list[_Group] = []
     open_groups: list[_Group] = []
     for member in sorted(members, key=lambda item: (item.time, item.path)):
+        assert member.signature is not None
         open_groups = [group for group in open_groups if member.time - group.last_time <= window]
-        alike = [group for group in open_groups if _link(member, group, window) >= similarity]
+        likeness = _likeness(member.signature, open_groups) if open_groups else np.empty(0)
+        alike = [open_groups[position] for position in np.argsort(-likeness, kind="stable") if likeness[position] >= similarity]
+        joined = alike[0] if alike else _Group()
+        joined.add([member], member.signature[None])
         if not alike:
-            group = _Group([member])
-            groups.append(group)
-            open_groups.append(group)
-            continue
-        joined = alike[0]
+            groups.append(joined)
+            open_groups.append(joined)
         for other in alike[1:]:
-            joined.members.extend(other.members)
-            groups.remove(other)
-            open_groups.remove(other)
-        joined.members.sort(key=lambda item: (item.time, item.path))
-        joined.members.append(member)
+            if _alike(joined, other) >= similarity:
+                assert other.signatures is not None
+                joined.add(other.members, other.signatures)
+                groups.remove(other)
+                open_groups.remove(other)
     return groups
+
+
+def _copied(members: Sequence[_Member]) -> set[int]:
+    """Positions of the photos whose file time is a copy's, not a capture's: without an EXIF
+    capture time, and written less than :data:`COPY_GAP` from another such photo."""
+    untimed = sorted((position for position, member in enumerate(members) if not member.has_capture_time), key=lambda position: members[position].time)
+    copied: set[int] = set()
+    for first, second in zip(untimed, untimed[1:]):
+        if members[second].time - members[first].time < COPY_GAP:
+            copied.update((first, second))
+    return copied
+
+
+def _copied_moments(members: list[_Member], threshold: float) -> list[_Group]:
+    """Photos without a usable time are one moment only when they look near-identical (copies of
+    one frame): the same walk as :func:`_moments` with no time limit, within each set of photos
+    linked by near-identical pairs (so the walk compares few photos, however many were copied)."""
+    roots = _components(len(members), _near_identical_pairs(members, threshold))
+    linked: dict[int, list[_Member]] = {}
+    for member, root in zip(members, roots):
+        linked.setdefault(root, []).append(member)
+    return [group for together in linked.values() for group in _moments(together, math.inf, threshold)]
 
 
 def _near_identical_pairs(members: Sequence[_Member], threshold: float) -> Iterator[tuple[int, int]]:
@@ -184,12 +227,16 @@ def group_records(
     paths = {record.path for record in records if record.ok}
     followers = {index for index, record in enumerate(records) if record.ok and record.pair in paths and is_raw(record.path)}
     members = [
-        _Member(index, time, str(record.path), record.score, record.signature, (record.width or 0) * (record.height or 0), record.taken is not None)
+        _Member(index, time, str(record.path), record.score, record.signature, (record.width or 0) * (record.height or 0), capture_time(record.taken, None) is not None)
         for index, record in enumerate(records)
         if record.ok and index not in followers and (time := capture_time(record.taken, record.mtime_ns)) is not None
     ]
-    groups = _moments(members, window, similarity)
     near_identical = max(similarity, DUPLICATE_SIMILARITY)
+    copied = _copied(members)
+    comparable = [(position in copied, member) for position, member in enumerate(members) if member.signature is not None]
+    groups = _moments([member for was_copied, member in comparable if not was_copied], window, similarity)
+    groups += _copied_moments([member for was_copied, member in comparable if was_copied], near_identical)
+    groups += [_Group([member]) for member in members if member.signature is None]  # nothing to compare: a moment of its own
     if duplicates:
         groups = _merge_duplicates(groups, near_identical)
     groups.sort(key=lambda group: min((member.time, member.path) for member in group.members))

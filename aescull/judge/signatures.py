@@ -65,8 +65,15 @@ def similarity_of(a: np.ndarray | None, b: np.ndarray | None) -> float:
     """
     if a is None or b is None:
         return -1.0
-    alike = float(np.dot(a[:LAYOUT_LENGTH], b[:LAYOUT_LENGTH])) - COLOUR_WEIGHT * float(np.abs(a[LAYOUT_LENGTH:] - b[LAYOUT_LENGTH:]).mean())
-    return max(alike, -1.0)
+    return float(similarities(a, b[None])[0])
+
+
+def similarities(one: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """:func:`similarity_of` between ``one`` and every row of ``others``, in one pass: grouping
+    compares each photo with every photo of a group."""
+    layouts = others[:, :LAYOUT_LENGTH] @ one[:LAYOUT_LENGTH]
+    colours = np.abs(others[:, LAYOUT_LENGTH:] - one[LAYOUT_LENGTH:]).mean(axis=1)
+    return np.maximum(layouts - COLOUR_WEIGHT * colours, -1.0)
 
 
 def signature_bytes(vector: np.ndarray) -> bytes:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.cli import invoke, rows
-from tests.support.bursts import make_shoot
+from tests.support.bursts import landscape, make_shoot, save_frame
 from tests.support.library import fingerprint
 
 from tests.support.models import REPO
@@ -126,6 +126,23 @@ def test_keep_best_with_below_also_culls_weak_best_frames(shoot: Path, plumbing_
     expected = {Path(row["path"]).name for row in table if row["rank_in_group"] != "1" or float(row["score"]) < threshold}
     assert {Path(row["path"]).name for row in listed} == expected
     assert all(row["group"] for row in listed)
+
+
+def test_a_bulk_copy_of_distinct_photos_without_exif_is_no_burst(tmp_path: Path, plumbing_weights: Path) -> None:
+    """Photos from a phone or a chat app: distinct scenes (alike to a thumbnail), no EXIF, one file
+    time. Nothing is a burst, so --keep-best culls nothing but the second copy of a re-sent photo."""
+    for seed in range(8):
+        save_frame(tmp_path / "copy" / f"IMG_{seed}.jpg", landscape(seed), None, mtime_seconds=0.0)
+    save_frame(tmp_path / "copy" / "IMG_0 (1).jpg", landscape(0), None, mtime_seconds=0.0)
+    before = fingerprint(tmp_path / "copy")
+    code, out, err = invoke(["score", "copy", "--groups", "--max-side", "64", "--no-cache"], cwd=tmp_path, weights=plumbing_weights)
+    assert code == 0, err
+    assert groups_in(rows(out)) == [{"IMG_0 (1).jpg", "IMG_0.jpg"}] + [{f"IMG_{seed}.jpg"} for seed in range(1, 8)]
+    code, out, err = invoke(["cull", "copy", "--keep-best", "1", "--dry-run", "--max-side", "64", "--no-cache"], cwd=tmp_path, weights=plumbing_weights)
+    assert code == 0, err
+    moves = [line for line in out.splitlines() if line.startswith("move ")]
+    assert len(moves) == 1 and "IMG_0" in moves[0]
+    assert fingerprint(tmp_path / "copy") == before
 
 
 def test_keep_best_from_saved_rows_needs_their_groups(shoot: Path, plumbing_weights: Path, tmp_path: Path) -> None:

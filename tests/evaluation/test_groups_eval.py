@@ -14,7 +14,7 @@ from tests.support.bursts import SCENES, scene_pixels
 from PIL import Image
 
 from aescull.pipeline.exif import read_exif
-from evaluation.groups_eval import TruthRow, grouping_scores, make_bursts, read_truth
+from evaluation.groups_eval import TruthRow, grouping_scores, make_bursts, make_distinct, read_truth
 from tests.support.models import REPO
 
 
@@ -72,6 +72,22 @@ def test_the_same_seed_gives_the_same_library(sources: Path, library: Path, tmp_
     assert digest(other) != digest(library)
 
 
+def test_a_distinct_library_is_a_bulk_copy_without_exif_of_untouched_pixels(library: Path, sources: Path, tmp_path: Path) -> None:
+    """make-distinct copies photos as a phone or chat app does: EXIF gone, one file time for all,
+    the pixels as they were; every photo its own moment."""
+    truth = make_distinct([library / "shoot", sources], tmp_path / "distinct")
+    copies = [tmp_path / "distinct" / row.path for row in truth]
+    assert len(copies) == len(list((library / "shoot").iterdir())) + 3
+    assert {row.path.split("/")[0] for row in truth} == {"shoot", sources.name}
+    assert all(read_exif(copy).taken is None for copy in copies)
+    assert len({copy.stat().st_mtime_ns for copy in copies}) == 1
+    original = library / "shoot" / "IMG_0001.jpg"
+    assert read_exif(original).taken is not None
+    with Image.open(original) as before, Image.open(tmp_path / "distinct" / "shoot" / "IMG_0001.jpg") as after:
+        assert before.tobytes() == after.tobytes()
+    assert len({row.moment for row in read_truth(tmp_path / "distinct")}) == len(truth)
+
+
 def truth_rows(*specs: tuple[str, str, bool]) -> list[TruthRow]:
     return [TruthRow(path, burst, burst, sharp, "frame", path) for path, burst, sharp in specs]
 
@@ -81,9 +97,11 @@ def test_pairwise_precision_recall_and_best_kept() -> None:
     perfect = {"a1": ("x", 1), "a2": ("x", 2), "a3": ("x", 3), "b1": ("y", 2), "b2": ("y", 1)}
     result = grouping_scores(truth, perfect, duplicates=False)
     assert (result.precision, result.recall, result.best_kept, result.lesser_copy_kept) == (1.0, 1.0, 1.0, 0)
+    assert (result.shared_groups, result.largest_group, result.grouped_pairs, result.false_pairs) == (2, 3, 4, [])
     merged = {"a1": ("x", 1), "a2": ("x", 2), "a3": ("x", 3), "b1": ("x", 5), "b2": ("x", 4)}
     result = grouping_scores(truth, merged, duplicates=False)
     assert (result.precision, result.recall, result.best_kept) == (4 / 10, 1.0, 0.5)  # b's best is not first of the merged group
+    assert (result.largest_group, result.grouped_pairs, len(result.false_pairs)) == (5, 10, 6) and ("a1", "b1") in result.false_pairs
     split = {"a1": ("x", 1), "a2": ("x", 2), "a3": ("z", 1), "b1": ("y", 1), "b2": ("y", 2)}
     result = grouping_scores(truth, split, duplicates=False)
     assert (result.precision, result.recall, result.best_kept) == (1.0, 2 / 4, 0.5)
@@ -100,7 +118,7 @@ def test_evaluate_command_prints_the_figures(library: Path, plumbing_weights: Pa
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"{len(read_truth(library))} photos, 3 bursts, model plumbing")
-    figures = {line.split("  ")[0].strip(): line for line in lines[2:]}
+    figures = {line.split("  ")[0].strip(): line for line in lines[2:] if not line.startswith(" ")}
     assert set(figures) == {"default", "--duplicates", "time alone (--similarity -1)", "sets (there are none)"}
     assert re.search(r"  0 of \d+ photos in 0 sets$", figures["sets (there are none)"]), figures["sets (there are none)"]
 
@@ -111,6 +129,7 @@ def test_evaluate_command_prints_the_figures(library: Path, plumbing_weights: Pa
 
     # Grouping reads pixels and times, not the (untrained) model: these distinct scenes group exactly.
     assert measured("default") == (1.0, 1.0, 4, 4)  # three bursts, and one burst's exports on their own
+    assert re.search(r"4 of 2 or more, largest \d+, \d+ grouped pairs, 0 false$", figures["default"])
     assert measured("--duplicates") == (1.0, 1.0, 3, 3)  # the exports join their burst
     precision, recall, found, true = measured("time alone (--similarity -1)")
     assert precision < 0.5 and recall == 1.0 and found < true  # bursts seconds apart merge

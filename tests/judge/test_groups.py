@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.bursts import SCENES, START, burst_frame, make_shoot, save_frame
+from tests.support.bursts import SCENES, START, burst_frame, landscape, make_shoot, save_frame
 from PIL import Image, ImageFilter
 
 from aescull.pipeline import local as scoring
@@ -27,11 +27,21 @@ def signature_of(image: Image.Image) -> np.ndarray:
     return signature(np.asarray(image, dtype=np.float32).transpose(2, 0, 1) / 255.0)
 
 
-def record(name: str, seconds: float, scene: str = "disc", score: float = 0.5, **frame: object) -> ScoreRecord:
+def timed(name: str, seconds: float, image: Image.Image, score: float = 0.5) -> ScoreRecord:
     """A scored photo taken ``seconds`` after 09:00:00 (EXIF time with milliseconds)."""
     taken = (START + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
-    image = burst_frame(scene, **frame)  # type: ignore[arg-type]
     return ScoreRecord(Path(name), score, image.width, image.height, taken=taken, mtime_ns=1, size=1, signature=signature_of(image))
+
+
+def record(name: str, seconds: float, scene: str = "disc", score: float = 0.5, **frame: object) -> ScoreRecord:
+    """A burst frame of ``scene`` taken ``seconds`` after 09:00:00."""
+    return timed(name, seconds, burst_frame(scene, **frame), score)  # type: ignore[arg-type]
+
+
+def untimed(name: str, image: Image.Image, file_seconds: float) -> ScoreRecord:
+    """A scored photo without EXIF, written ``file_seconds`` after 09:00:00 (its file time)."""
+    stamp = int((START + timedelta(seconds=file_seconds)).timestamp() * 1e9)
+    return ScoreRecord(Path(name), 0.5, image.width, image.height, mtime_ns=stamp, size=1, signature=signature_of(image))
 
 
 def groups_of(records: list[ScoreRecord], **options: object) -> list[set[str]]:
@@ -121,6 +131,53 @@ def test_a_frame_alike_to_two_partial_groups_joins_them() -> None:
     threshold = similarity(records[0], records[1]) + 0.01
     assert groups_of(records[:2], similarity=threshold) == [{"1"}, {"2"}]
     assert groups_of(records, similarity=threshold) == [{"1", "2", "3"}]
+
+
+def test_a_chain_of_alike_pairs_does_not_put_unlike_photos_together() -> None:
+    """A looks like B and B like C, but C nothing like A: C does not look like the group."""
+    disc, stripes = burst_frame("disc"), burst_frame("stripes")
+    records = [timed("a", 0.0, disc), timed("b", 0.3, Image.blend(disc, stripes, 0.5)), timed("c", 0.6, stripes)]
+    a, b, c = records
+    threshold = min(similarity(a, b), similarity(b, c)) - 0.01
+    assert similarity(a, c) < 0.0
+    assert groups_of(records, similarity=threshold) == [{"a", "b"}, {"c"}]
+
+
+@pytest.mark.parametrize("seconds_apart", [0.3, 2.0])
+def test_a_scene_changing_frame_by_frame_splits_before_its_ends_meet(seconds_apart: float) -> None:
+    """Each frame a quarter of the way from the disc to the stripes: each looks like the one
+    before it, the last nothing like the first. 2 s apart, the first is out of the last's window
+    too, so only the frames between could link them."""
+    frames = [Image.blend(burst_frame("disc"), burst_frame("stripes"), step / 4) for step in range(5)]
+    records = [timed(str(step), seconds_apart * step, frame) for step, frame in enumerate(frames)]
+    assert all(similarity(first, second) >= DEFAULT_SIMILARITY + 0.1 for first, second in zip(records, records[1:]))
+    assert similarity(records[0], records[-1]) < 0.0
+    assert groups_of(records) == [{"0", "1", "2"}, {"3", "4"}]
+
+
+@pytest.mark.parametrize("seconds_apart", [0.0, 0.005])
+def test_distinct_photos_copied_together_without_exif_form_no_group(seconds_apart: float) -> None:
+    """A phone, chat-app or export copy: no EXIF, and one file time (or milliseconds apart, as a
+    copy writes them). These distinct scenes look alike to a thumbnail (most pairs 0.5-0.9, none
+    near-identical) and so chained into one "burst"; their file times are no capture times."""
+    records = [untimed(f"{seed}.jpg", landscape(seed), seed * seconds_apart) for seed in range(12)]
+    assert sum(similarity(first, second) >= DEFAULT_SIMILARITY for first in records for second in records if first is not second) > 12
+    for duplicates in (False, True):
+        assert all(len(group) == 1 for group in groups_of(records, duplicates=duplicates))
+
+
+def test_copies_of_one_photo_in_a_bulk_copy_are_still_one_moment() -> None:
+    records = [untimed(f"{seed}.jpg", landscape(seed), 0.0) for seed in range(6)] + [untimed("0 (1).jpg", landscape(0), 0.0)]
+    assert groups_of(records) == [{"0 (1).jpg", "0.jpg"}, {"1.jpg"}, {"2.jpg"}, {"3.jpg"}, {"4.jpg"}, {"5.jpg"}]
+
+
+def test_photos_without_exif_written_seconds_apart_keep_their_file_time_as_capture_time() -> None:
+    """A camera or screenshot tool that writes no EXIF: photos a second apart, no copy."""
+    records = [untimed("a.jpg", burst_frame("disc"), 0.0), untimed("b.jpg", burst_frame("disc", shift=12), 1.0)]
+    assert DUPLICATE_SIMILARITY > similarity(*records) >= DEFAULT_SIMILARITY
+    assert groups_of(records) == [{"a.jpg", "b.jpg"}]
+    copied = [untimed("a.jpg", burst_frame("disc"), 0.0), untimed("b.jpg", burst_frame("disc", shift=12), 0.0)]
+    assert groups_of(copied) == [{"a.jpg"}, {"b.jpg"}]  # one file time: alike is not enough, only copies group
 
 
 def test_ranks_are_best_first_ties_by_path_and_failures_get_no_group() -> None:

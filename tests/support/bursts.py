@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 SCENES = ("disc", "stripes", "corner", "blobs")
 WIDTH, HEIGHT = 160, 120
@@ -30,6 +30,24 @@ def scene_pixels(scene: str, width: int = WIDTH, height: int = HEIGHT, tint: tup
         raise ValueError(scene)
     texture = np.random.default_rng(len(scene)).normal(0, 8, size=(height, width))
     return np.clip((light + texture)[..., None] * np.array(tint, dtype=np.float32), 0, 255).astype(np.uint8)
+
+
+def landscape(seed: int) -> Image.Image:
+    """A distinct scene of the kind an 8×8 thumbnail confuses: a horizon, somewhere between a
+    third and two thirds up, and four dark objects around it. Most pairs of them are 0.5-0.9
+    alike (none near-identical), so a loose grouping chains them all."""
+    rng = np.random.default_rng(seed)
+    y = np.mgrid[0:HEIGHT, 0:WIDTH][0].astype(np.float32)
+    horizon = HEIGHT * rng.uniform(0.3, 0.7)
+    sky = np.array([150, 170, 200]) * (1.1 - 0.4 * y / HEIGHT)[..., None]
+    ground = np.array([90, 110, 60]) * (0.7 + 0.4 * (y - horizon) / HEIGHT)[..., None]
+    pixels = np.where((y < horizon)[..., None], sky, ground) + rng.normal(0, 6, size=(HEIGHT, WIDTH, 3))
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for _ in range(4):
+        x, centre, radius, shade = rng.uniform(0, WIDTH), rng.uniform(horizon - 20, horizon + 10), rng.uniform(8, 25), int(rng.uniform(30, 90))
+        draw.ellipse((x - radius, centre - radius, x + radius, centre + radius), fill=(shade, shade + 10, shade - 10))
+    return image
 
 
 def burst_frame(scene: str, shift: int = 0, gain: float = 1.0, blur: float = 0.0, tint: tuple[float, float, float] = (1.0, 0.9, 0.8)) -> Image.Image:
