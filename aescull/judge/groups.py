@@ -53,6 +53,7 @@ class _Member:
     signature: np.ndarray | None
     pixels: int
     has_capture_time: bool  # EXIF from the camera; an export often has none
+    face_faults: tuple[bool, bool] = (False, False)  # (a face with eyes closed, a soft face), with --faces
 
 
 @dataclass
@@ -173,7 +174,9 @@ def _merge_duplicates(groups: list[_Group], threshold: float) -> list[_Group]:
 
 
 def _ranked(members: list[_Member], threshold: float) -> list[_Member]:
-    """Best score first, equal scores by path; but copies of one frame (at least ``threshold``
+    """Frames where every judged face has open eyes first, then those with no soft face (when
+    faces were looked for: a blink ruins a portrait whatever its score); then best score first,
+    equal scores by path; but copies of one frame (at least ``threshold``
     alike) rank together at the place of the best of them: the one with the most pixels first,
     then one with an EXIF capture time (from the camera) before one without (an export).
 
@@ -190,7 +193,7 @@ def _ranked(members: list[_Member], threshold: float) -> list[_Member]:
 
     def key(position: int) -> tuple:
         member = members[position]
-        return best[roots[position]], -member.pixels, not member.has_capture_time, -member.score, member.path
+        return member.face_faults, best[roots[position]], -member.pixels, not member.has_capture_time, -member.score, member.path
 
     return [members[position] for position in sorted(range(len(members)), key=key)]
 
@@ -212,6 +215,11 @@ def _group_ids(groups: list[_Group], records: Sequence[ScoreRecord]) -> list[str
     return ids
 
 
+def _face_faults(record: ScoreRecord) -> tuple[bool, bool]:
+    reasons = record.faces.reasons if record.faces is not None else ()
+    return "eyes-closed" in reasons, "face-soft" in reasons
+
+
 def group_records(
     records: Sequence[ScoreRecord],
     window: float = DEFAULT_BURST_WINDOW,
@@ -221,13 +229,14 @@ def group_records(
     """The records, in their order, with ``group`` and ``rank_in_group`` (1 = best) filled.
 
     Failed records get neither. The RAW file of a RAW+JPEG pair takes its JPEG's group and rank:
-    the pair is one shot. Within a group, higher scores rank first (see :func:`_ranked` for
-    copies of one frame); equal scores by path.
+    the pair is one shot. Within a group, frames without closed eyes or soft faces rank first, then
+    higher scores (see :func:`_ranked` for copies of one frame); equal scores by path.
     """
     paths = {record.path for record in records if record.ok}
     followers = {index for index, record in enumerate(records) if record.ok and record.pair in paths and is_raw(record.path)}
     members = [
-        _Member(index, time, str(record.path), record.score, record.signature, (record.width or 0) * (record.height or 0), capture_time(record.taken, None) is not None)
+        _Member(index, time, str(record.path), record.score, record.signature, (record.width or 0) * (record.height or 0),
+                capture_time(record.taken, None) is not None, _face_faults(record))
         for index, record in enumerate(records)
         if record.ok and index not in followers and (time := capture_time(record.taken, record.mtime_ns)) is not None
     ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -188,3 +189,18 @@ def test_tag_reject_eyes_closed_rates_the_blinker_rejected(library: Path, plumbi
     assert open_eyes["Rating"] >= 1 and open_eyes["PickLabel"] == 3 and open_eyes["EyesClosed"] == 0
     assert invoke(["undo", "lib"], cwd=library.parent)[0] == 0
     assert not list(library.glob("*.xmp"))
+
+
+def test_keep_best_in_a_burst_keeps_the_open_eyed_frame(library: Path, plumbing_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub_models(monkeypatch, BLINKS)
+    (library / "empty.png").unlink()
+    for offset, name in enumerate(("blink.png", "open.png")):  # one second apart: a burst, by file time
+        os.utime(library / name, ns=(1_700_000_000_000_000_000 + offset * 10**9,) * 2)
+    code, out, err = invoke(["score", "lib", "--groups", "--faces", "-f", "jsonl", "--max-side", "64"], cwd=library.parent, weights=plumbing_weights)
+    assert code == 0, err
+    table = _jsonl(out)
+    assert table["blink.png"]["group"] == table["open.png"]["group"] is not None
+    assert (table["open.png"]["rank_in_group"], table["blink.png"]["rank_in_group"]) == (1, 2)
+    code, _, err = invoke(["cull", "lib", "--keep-best", "1", "--faces", "--move-to", "rejects", "--max-side", "64"], cwd=library.parent, weights=plumbing_weights)
+    assert code == 0, err
+    assert [path.name for path in library.glob("*.png")] == ["open.png"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image, ImageFilter
 from aescull.pipeline import local as scoring
 from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.pipeline.decode import decode
+from aescull.judge.faces import Face, FaceVerdict
 from aescull.judge.groups import all_but_best, group_records
 from aescull.judge.ranking import rank_records
 from aescull.judge.signatures import signature, similarity_of
@@ -190,6 +192,25 @@ def test_ranks_are_best_first_ties_by_path_and_failures_get_no_group() -> None:
     grouped = group_records(records)
     assert [(item.path.name, item.rank_in_group) for item in grouped] == [("b", 3), ("a", 2), ("c", 1), ("broken.jpg", None)]
     assert len({item.group for item in grouped[:3]}) == 1 and grouped[3].group is None
+
+
+def _with_faces(item: ScoreRecord, blink: float, sharpness: float) -> ScoreRecord:
+    face = Face((10, 10, 60, 60), 40.0, blink, sharpness, {})
+    return replace(item, faces=FaceVerdict.judged((face,)))
+
+
+def test_in_a_burst_a_blink_or_a_soft_face_ranks_below_open_sharp_eyes_whatever_the_score() -> None:
+    records = [
+        _with_faces(record("blink", 0.0, score=0.9), blink=0.8, sharpness=0.9),
+        _with_faces(record("soft", 0.2, score=0.8, shift=1), blink=0.05, sharpness=0.2),
+        _with_faces(record("open", 0.4, score=0.6, shift=2), blink=0.05, sharpness=0.9),
+        _with_faces(record("open-better", 0.6, score=0.7, shift=3), blink=0.1, sharpness=0.8),
+    ]
+    grouped = group_records(records)
+    assert len({item.group for item in grouped}) == 1
+    assert {item.path.name: item.rank_in_group for item in grouped} == {"open-better": 1, "open": 2, "soft": 3, "blink": 4}
+    without_faces = group_records([replace(item, faces=None) for item in records])
+    assert {item.path.name: item.rank_in_group for item in without_faces}["blink"] == 1  # the score alone, as before
 
 
 def test_the_raw_of_a_pair_shares_its_jpegs_group_and_rank() -> None:
