@@ -140,6 +140,7 @@
   function makeTile(shot) {
     var tile = element("figure", "tile");
     tile.dataset.id = shot.id;
+    tile.dataset.name = shot.name;
     tile.title = shot.details;
     var frame = element("div", "frame");
     var image = element("img");
@@ -457,6 +458,7 @@
     members.forEach(function (member) {
       var panel = element("div", "panel");
       panel.dataset.id = member.id;
+      panel.dataset.name = member.name;
       panel.appendChild(element("img"));
       panel.appendChild(element("p"));
       panel.addEventListener("click", function () { compareView.index = members.indexOf(member); paintCompare(); });

@@ -127,8 +127,8 @@ class Review:
         restored = 0
         if marks.rating == REJECTED_RATING and decision.action in ("pick", "unflag"):
             journals = [Journal(self.journal)] if self.journal else [Journal(path) for path in journals_under(self.root)]
-            paths = [xmp.sidecar_path(photo, style) for photo, style in sidecars]
-            restored = stars_before_reject(next((path for path in paths if path.exists()), paths[0]), journals)
+            # Each sidecar's own history: a darktable sidecar created by the reject has none, Lightroom's IMG.xmp beside it may.
+            restored = max(stars_before_reject(xmp.sidecar_path(photo, style), journals) for photo, style in sidecars)
         fields = {**fields_for(decided(decision, marks, restored)), **sidecar_fields(shot.score, *self.model)}
         operations = []
         for photo, style in sidecars:

@@ -71,6 +71,7 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
     assert Path(where[0]).is_relative_to(venv)
     assert Path(where[1]) == Path(where[0]).parent / "_weights" / "aescull-spp.pt"
     assets = [Path(where[0]).parent / "report" / name for name in ("page.css", "page.js")]  # the report's page needs them
+    assets += [Path(where[0]).parent / "review" / name for name in ("page.html", "review.css", "review.js")]  # and the review's
     assert all(asset.is_file() and asset.stat().st_size > 0 for asset in assets)
     version = subprocess.run([str(python), "-m", "aescull", "--version"], cwd=outside, env=env, capture_output=True, text=True, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("aescull ")

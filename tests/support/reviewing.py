@@ -184,3 +184,11 @@ def decide(server: ReviewServer, ids: list[int], action: str, stars: int = 0) ->
                               {TOKEN_HEADER: server.token, "Content-Type": "application/json", "Origin": f"http://{server.host}"},
                               json.dumps({"ids": ids, "action": action, "stars": stars}).encode())
     return status, body
+
+
+def get_ok(port: int, token: str, target: str) -> bytes:
+    """A read as the page makes it; it must be answered."""
+    joiner = "&" if "?" in target else "?"
+    status, _, body = request(port, "GET", f"{target}{joiner}token={token}")
+    assert status == 200, (target, status, body[:200])
+    return body
