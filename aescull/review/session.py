@@ -52,7 +52,8 @@ class Review:
         self._seq = 0
         self.changes = self.moved = 0
         self.gone: set[int] = set()
-        self._marks = {shot.number: self._read(shot) for shot in catalog.shots}
+        listings: dict[Path, dict[str, str]] = {}
+        self._marks = {shot.number: self._read(shot, listings) for shot in catalog.shots}
 
     def state(self, number: int) -> dict[str, object]:
         """A shot's decision as the page shows it: its flag and stars, or why its sidecar cannot be edited."""
@@ -154,10 +155,16 @@ class Review:
                 found.setdefault(other, (photo, OTHER_STYLE[self.style]))
         return list(found.values())
 
-    def _read(self, shot: ReviewShot) -> Marks | str:
-        """The marks of the shot's first sidecar that exists, or why it cannot be read."""
-        for photo, style in self._sidecars(shot):
-            path = xmp.sidecar_path(photo, style)
+    def _read(self, shot: ReviewShot, listings: dict[Path, dict[str, str]] | None = None) -> Marks | str:
+        """The marks of the shot's first sidecar that exists, or why it cannot be read.
+
+        ``listings`` (folder -> lower-case name -> name, filled as folders are met) finds the
+        sidecars of a whole library with one listing per folder, where asking for each missing
+        sidecar (which lists its folder to find one named in another case) would list a
+        500-photo folder a thousand times.
+        """
+        paths = [xmp.sidecar_path(photo, style) for photo, style in self._sidecars(shot)] if listings is None else self._listed(shot, listings)
+        for path in paths:
             try:
                 data = path.read_bytes()
             except FileNotFoundError:
@@ -169,6 +176,20 @@ class Review:
             except xmp.SidecarError as error:
                 return f"{path.name} {error}; aescull leaves it untouched"
         return Marks()
+
+    def _listed(self, shot: ReviewShot, listings: dict[Path, dict[str, str]]) -> list[Path]:
+        """The shot's sidecars that exist, in :meth:`_sidecars` order, found in its folder's listing (any case)."""
+        folder = shot.shown.path.parent
+        if folder not in listings:
+            try:
+                listings[folder] = {entry.name.lower(): entry.name for entry in os.scandir(folder) if entry.name.lower().endswith(".xmp")}
+            except OSError:
+                listings[folder] = {}
+        names = listings[folder]
+        photos = [shot.shown.path, *(path for path in shot.photos if path != shot.shown.path)]
+        wanted = [photo.name + ".xmp" if style == "ext" else photo.with_suffix(".xmp").name
+                  for style in (self.style, OTHER_STYLE[self.style]) for photo in photos]
+        return [folder / names[name.lower()] for name in dict.fromkeys(wanted) if name.lower() in names]
 
     def _hold_library(self) -> str | None:
         """Take the library's lock at the first write and keep it; why not, when another run holds it."""
