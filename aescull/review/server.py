@@ -23,6 +23,7 @@ import logging
 import re
 import secrets
 import socket
+import threading
 from html import escape
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +65,9 @@ class ReviewServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, review: Review, images: Images, title: str, port: int = 0) -> None:
+        self.closed = False  # before binding: a port in use closes the server at once
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
         super().__init__((LOOPBACK, port), _Handler)
         self.review = review
         self.images = images
@@ -76,6 +80,28 @@ class ReviewServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://{self.host}/?token={self.token}"
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)  # type: ignore[arg-type]
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)  # type: ignore[arg-type]
+
+    def server_close(self) -> None:
+        """Stop listening, and end the connections a browser keeps open: nothing is answered after this."""
+        self.closed = True
+        super().server_close()
+        with self._connections_lock:
+            still_open = list(self._connections)
+        for connection in still_open:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request: object, client_address: object) -> None:
         """A browser that left mid-answer is not worth a traceback on the terminal."""
@@ -114,6 +140,9 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, socket.timeout):
             self.close_connection = True
         except Exception:
+            if self.server.closed:  # stopped under it (its pixels' folder is gone): nobody is waiting for it
+                self.close_connection = True
+                return
             log.warning("review: a request failed", exc_info=log.isEnabledFor(logging.DEBUG))
             self._send(HTTPStatus.INTERNAL_SERVER_ERROR, b"internal error", "text/plain; charset=utf-8")
 
@@ -210,7 +239,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length") or ""
         if not length.isdigit() or int(length) > MAX_BODY:
             self.close_connection = True  # the body is not read: the connection cannot be reused
-            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"a change needs a Content-Length of at most {MAX_BODY} bytes")
+            status = HTTPStatus.LENGTH_REQUIRED if not length.isdigit() else HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+            raise _Refused(status, f"a change needs a Content-Length of at most {MAX_BODY} bytes")
         try:
             body = json.loads(self.rfile.read(int(length)) or b"{}")
         except (ValueError, UnicodeDecodeError):

@@ -5,6 +5,7 @@ Each refused request must change nothing and give nothing away: no photo bytes, 
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import threading
@@ -173,9 +174,10 @@ def test_a_malformed_change_is_refused_and_changes_nothing(server: ReviewServer,
     assert fingerprint(library) == before
 
 
-def test_a_body_too_large_is_refused_unread(server: ReviewServer) -> None:
+def test_a_body_too_large_or_of_unknown_length_is_refused_unread(server: ReviewServer) -> None:
     headers = {TOKEN_HEADER: server.token, "Content-Type": "application/json", "Content-Length": str(10**9)}
     assert request(server.server_port, "POST", "/api/decide", headers, b"{}")[0] == 413
+    assert request(server.server_port, "POST", "/api/decide", {TOKEN_HEADER: server.token, "Content-Type": "application/json"})[0] == 411
 
 
 def test_reading_changes_nothing_and_every_answer_forbids_framing_sniffing_and_foreign_scripts(server: ReviewServer, library: Path) -> None:
@@ -221,3 +223,19 @@ def test_many_parallel_requests_are_all_answered_and_the_server_stays_up(server:
     assert shown is not None
     assert xmp.read(xmp.sidecar_path(shown.shown.path).read_bytes(), [xmp.RATING]) == {xmp.RATING: "3"}
     assert threading.active_count() < 200  # the handler threads ended
+
+
+def test_once_stopped_it_answers_nothing_even_on_a_connection_the_browser_kept_open(library: Path) -> None:
+    with serving(Catalog(records_for(library), library)) as stopping:
+        kept = http.client.HTTPConnection("127.0.0.1", stopping.server_port, timeout=30)
+        kept.request("GET", f"/api/shots?token={stopping.token}", headers={"Host": stopping.host})
+        answer = kept.getresponse()
+        assert answer.status == 200 and answer.getheader("Connection") != "close"
+        answer.read()
+        port = stopping.server_port
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        kept.request("GET", f"/api/shots?token={stopping.token}", headers={"Host": f"127.0.0.1:{port}"})
+        kept.getresponse()
+    kept.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=10)
