@@ -121,13 +121,13 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30  # an idle or stalled connection is closed after this many seconds
     server: ReviewServer
 
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_GET(self) -> None:
         self._answer("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._answer("POST")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         log.debug("review: " + format, *args)
 
     def _answer(self, method: str) -> None:
@@ -137,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(refusal.status, str(refusal).encode(), "text/plain; charset=utf-8", extra={"Allow": refusal.allow} if refusal.allow else {})
         except NotServed as error:
             self._send(HTTPStatus.NOT_FOUND, str(error).encode(), "text/plain; charset=utf-8")
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             self.close_connection = True
         except Exception:
             if self.server.closed:  # stopped under it (its pixels' folder is gone): nobody is waiting for it
