@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from aescull import __version__
-from aescull.cli import act, report, score
+from aescull.cli import act, report, review, score
 
 app = typer.Typer(
     name="aescull",
@@ -47,3 +47,4 @@ app.command()(act.cull)
 app.command()(act.tag)
 app.command()(act.undo)
 app.command()(report.report)
+app.command()(review.review)

@@ -410,3 +410,28 @@ def _step_noise(patch: np.ndarray) -> float:
     """The same sigma read from first differences, which texture inflates far more."""
     steps = float(np.abs(np.diff(patch, axis=1)).mean() + np.abs(np.diff(patch, axis=0)).mean()) / 2
     return math.sqrt(math.pi / 2) * steps / math.sqrt(2)
+
+
+def sharpest_region(image: Image.Image) -> tuple[int, int, int, int] | None:
+    """The native-resolution tile whose edges are steepest (left, top, right, bottom): where the
+    focus landed, for a loupe to open on.
+
+    The tiles are those the frame's sharpness is judged on (the most detailed ones), each judged
+    as ``sharpness`` judges one: its ``EDGE_PERCENTILE`` edge in each direction, the worse
+    direction kept. ``None`` when no tile has ``MIN_EDGES`` edges in either direction.
+    """
+    luma = image.convert("L")
+    margin = len(_PREFILTER) // 2
+    width, height = luma.size
+    best, chosen = -1.0, None
+    for left, top, right, bottom in _Tiles(luma).most_detailed(DETAIL_TILES):
+        box = (max(0, left - margin), max(0, top - margin), min(width, right + margin), min(height, bottom + margin))
+        smoothed = _prefilter(np.asarray(luma.crop(box), dtype=np.float32))
+        per_direction = []
+        for lines in (smoothed, np.ascontiguousarray(smoothed.T)):
+            edges, _ = _edge_steepness(lines)
+            if edges.size >= MIN_EDGES:
+                per_direction.append(float(np.percentile(edges, EDGE_PERCENTILE)))
+        if per_direction and min(per_direction) > best:
+            best, chosen = min(per_direction), (left, top, right, bottom)
+    return chosen

@@ -24,14 +24,21 @@ class Outcome:
     failures: list[str] = field(default_factory=list)
 
 
-def execute(operations: Sequence[Operation], journal: Journal, command: str, root: Path) -> Outcome:
-    """Carry out a plan over the library ``root``, journaling each step first. A failed step is reported and skipped."""
-    outcome = Outcome(run=new_run_id())
+def execute(
+    operations: Sequence[Operation], journal: Journal, command: str, root: Path, run: str | None = None, first_seq: int = 0
+) -> Outcome:
+    """Carry out a plan over the library ``root``, journaling each step first. A failed step is reported and skipped.
+
+    ``run`` with ``first_seq`` > 0 adds the operations to a run already in the journal (numbered
+    on from there), so the decisions of one review are one run that ``aescull undo`` reverts whole.
+    """
+    outcome = Outcome(run=run or new_run_id())
     if not operations:
         return outcome
     journal.path.parent.mkdir(parents=True, exist_ok=True)
-    journal.append({"type": "run", "run": outcome.run, "command": command, "time": time.time(), "root": str(root.absolute())})
-    for seq, operation in enumerate(operations):
+    if first_seq == 0:
+        journal.append({"type": "run", "run": outcome.run, "command": command, "time": time.time(), "root": str(root.absolute())})
+    for seq, operation in enumerate(operations, start=first_seq):
         record = _journal_record(operation, outcome.run, seq)
         try:
             journal.append(record)

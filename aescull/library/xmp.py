@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import xml.parsers.expat
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +123,25 @@ def merge(existing: bytes | None, updates: Mapping[Key, str]) -> bytes:
         merged = merged[:start] + replacement + merged[end:]
     _scan(merged)
     return merged
+
+
+def read(data: bytes, keys: Iterable[Key]) -> dict[Key, str]:
+    """The values of these simple properties where :func:`merge` would write them (attributes or
+    elements of the top-level descriptions); refuses what ``merge`` refuses, so a reader never
+    trusts a sidecar the writer would not touch."""
+    from html import unescape
+
+    check_safe(data)
+    wanted = set(keys)
+    found: dict[Key, str] = {}
+    for description in _scan(data).descriptions:
+        for key, (start, end) in description.attribute_values.items():
+            if key in wanted:
+                found.setdefault(key, unescape(data[start:end].decode("utf-8")))
+        for key, _, _, tag_end, end_tag_start in description.child_elements:
+            if key in wanted and end_tag_start is not None:
+                found.setdefault(key, unescape(data[tag_end:end_tag_start].decode("utf-8")).strip())
+    return found
 
 
 

@@ -352,3 +352,16 @@ _TRANSPOSES = {
 def _orient(image: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSES.get(orientation)
     return image if method is None else image.transpose(method)
+
+
+def decode_upright(path: Path) -> Image.Image:
+    """The photo at native resolution, upright, in 8-bit RGB: what a loupe shows at 100 %
+    (a RAW file's embedded preview); raises :class:`DecodeError` with the reasons :func:`decode` gives."""
+    with _reported_as_decode_error(path):
+        _check_readable(path)
+        image, exif = _open(path, path)
+        with image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise Image.DecompressionBombError("too many pixels")
+            upright = _orient(_to_rgb(image), exif.orientation)
+            return upright.copy() if upright is image else upright

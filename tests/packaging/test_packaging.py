@@ -81,6 +81,7 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
     assert Path(where[2]) == shipped / "face_landmarker.task"  # the faces extra's model, with its notice and licence
     assert all((shipped / name).is_file() for name in ("NOTICE.face_landmarker.txt", "LICENSE.Apache-2.0.txt"))
     assets = [Path(where[0]).parent / "report" / name for name in ("page.css", "page.js")]  # the report's page needs them
+    assets += [Path(where[0]).parent / "review" / name for name in ("page.html", "review.css", "review.js")]  # and the review's
     assert all(asset.is_file() and asset.stat().st_size > 0 for asset in assets)
     version = subprocess.run([str(python), "-m", "aescull", "--version"], cwd=outside, env=env, capture_output=True, text=True, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("aescull ")

@@ -1,14 +1,17 @@
-"""Headless Chromium for the report tests and the load-time measurement: a DOM dump, a screenshot,
-and (for the measurement) the DevTools protocol over a pipe, so no driver or websocket package is needed."""
+"""Headless Chromium for the report and review tests and the measurements: a DOM dump, a screenshot,
+and the DevTools protocol over a pipe (load a page, press keys, wait for what it shows, capture
+it), so no driver or websocket package is needed."""
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +29,8 @@ FLAGS = [
     "--hide-scrollbars",
 ]
 TIMEOUT_S = 120
+# Keys the review uses that are not characters: DOM key name -> Windows virtual key code.
+NAMED_KEYS = {"ArrowLeft": 37, "ArrowUp": 38, "ArrowRight": 39, "ArrowDown": 40, "Escape": 27, "PageUp": 33, "PageDown": 34}
 
 
 def find_chromium() -> str | None:
@@ -141,6 +146,38 @@ class DevTools:
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def navigate(self, url: str) -> None:
+        """Open ``url`` in the page and wait for its load event."""
+        self.call("Page.enable", session=True)
+        self.call("Page.navigate", session=True, url=url)
+        self.wait_for("Page.loadEventFired")
+
+    def wait_until(self, expression: str, timeout_s: float = 60.0) -> object:
+        """Poll a page expression until it is truthy; its value."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the page never showed: {expression}")
+            time.sleep(0.05)
+
+    def press(self, key: str) -> None:
+        """One key, down and up, as the keyboard sends it: a character ("x", "3") or a DOM key name ("ArrowRight")."""
+        if key in NAMED_KEYS:
+            down = {"key": key, "code": key, "windowsVirtualKeyCode": NAMED_KEYS[key]}
+        else:
+            code = f"Digit{key}" if key.isdigit() else f"Key{key.upper()}"
+            down = {"key": key, "code": code, "text": key, "windowsVirtualKeyCode": ord(key.upper())}
+        self.call("Input.dispatchKeyEvent", session=True, type="keyDown", **down)
+        self.call("Input.dispatchKeyEvent", session=True, type="keyUp", **{name: value for name, value in down.items() if name != "text"})
+
+    def capture(self, target: Path) -> Path:
+        """A PNG of what the page shows now."""
+        target.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", session=True, format="png")["data"]))
+        return target
 
     def close(self) -> None:
         try:
