@@ -32,9 +32,10 @@ from aescull.cli.options import (
     ScoringOptions,
     SidecarStyle,
     SidecarStyleOpt,
+    VerdictOptions,
     takes,
 )
-from aescull.cli.run import load_weights, score_rows
+from aescull.cli.run import load_weights, score_rows, verdict_faces
 from aescull.cli.streams import read_rows, rows_source, write_rows
 from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from aescull.library.plan import Plan
 
 
-@takes(scoring=ScoringOptions, grouping=GroupingOptions, face_options=FaceOptions)
+@takes(scoring=ScoringOptions, grouping=GroupingOptions, face_options=FaceOptions, verdict_options=VerdictOptions)
 def cull(
     paths: ActPathsArg = None,
     below: Annotated[Optional[float], typer.Option("--below", metavar="T", help="Cull shots scoring below T (0..1).")] = None,
@@ -78,8 +79,11 @@ def cull(
     scoring: ScoringOptions,
     grouping: GroupingOptions,
     face_options: FaceOptions,
+    verdict_options: VerdictOptions,
 ) -> None:
     """Move (or copy, tag, list) the weakest shots; a RAW+JPEG pair, its sidecars and companions go together.
+
+    Without --below, --bottom, --reject or --keep-best, the shots the verdict rejects are culled (as `aescull score --verdict` judges them: blurry, mis-exposed, eyes closed, weak, or not the best of a burst; docs/verdict.md); saved rows must then come from `aescull score --verdict`.
 
     Rows come from scoring PATH..., or from --from FILE, or from stdin when no PATH is given and stdin is not a terminal (`aescull score ~/Photos | aescull cull --below 0.4`). Saved rows whose file changed since scoring are refused. Every change is journaled: `aescull undo` reverts it.
 
@@ -90,6 +94,7 @@ def cull(
     --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
     """
     from aescull.judge.decide import CullRule, parse_bottom
+    from aescull.judge.verdict import judge_verdicts
     from aescull.library.plan import CULLED_FOLDER, library_root, plan_cull
     from aescull.rows.read import read_score_rows
 
@@ -97,12 +102,13 @@ def cull(
         raise typer.BadParameter("give one of --below T or --bottom N|P%, not both")
     if keep_best is not None and bottom is not None:
         raise typer.BadParameter("--keep-best combines with --below, not with --bottom")
-    if below is None and bottom is None and reject is None and keep_best is None:
-        raise typer.BadParameter("give --below T, --bottom N|P%, --reject REASONS or --keep-best N")
+    by_verdict = below is None and bottom is None and reject is None and keep_best is None
     rejected = _parse_reject(reject)
     try:
-        if below is not None:
-            rule: CullRule | None = CullRule(below=below, reject=rejected)
+        if by_verdict:
+            rule: CullRule | None = CullRule(verdict_rejects=True)
+        elif below is not None:
+            rule = CullRule(below=below, reject=rejected)
         elif bottom is not None:
             rule = replace(parse_bottom(bottom), reject=rejected)
         else:
@@ -115,6 +121,9 @@ def cull(
     action = "copy" if copy else "tag" if tag else "list" if list_only else "move"
     started = time.monotonic()
     saved_rows = None if from_file is None else read_rows(from_file, read_score_rows)
+    if by_verdict and saved_rows is not None and any(row.error is None and row.verdict is None for row in saved_rows):
+        raise typer.BadParameter("these rows have no verdict to cull by: save them with `aescull score --verdict`, or give --below T, "
+                                 "--bottom N|P%, --reject REASONS or --keep-best N", param_hint="--from")
     if saved_rows is not None and keep_best is not None and any(row.error is None and row.group is None for row in saved_rows):
         raise typer.BadParameter("--keep-best needs the rows' group column: save them with `aescull score --groups`", param_hint="--from")
     checks, needs_faces = bool(rejected & set(CHECK_REASONS)), bool(rejected & set(FACE_REASONS))
@@ -136,6 +145,10 @@ def cull(
             _refuse_unwritable(action, root, destination)
         if saved_rows is not None:
             rows, failed = saved_rows, 0
+        elif by_verdict:
+            faces = verdict_faces(face_options, quiet) if not face_options.faces else face_options.search()
+            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, checks=True, faces=faces)
+            rows = judge_verdicts(rows, verdict_options.rules())
         else:
             search = replace(face_options, faces=face_options.faces or needs_faces).search()  # --reject eyes-closed looks for faces
             rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, sets=True, quiet=quiet, checks=checks,
@@ -148,8 +161,8 @@ def cull(
         if action == "list":
             plan, outcome = make_plan(), None
             listed = [row for shot in plan.culled for row in shot.rows]
-            write_rows(listed, fmt, None, groups=keep_best is not None, checks=any(row.checks is not None for row in rows),
-                       faces=any(row.faces is not None for row in rows))
+            write_rows(listed, fmt, None, groups=keep_best is not None or by_verdict, checks=any(row.checks is not None for row in rows),
+                       faces=any(row.faces is not None for row in rows), verdict=by_verdict)
             where = f"{counted(sum(len(shot.rows) for shot in plan.culled), 'photo')} listed"
         else:
             plan, outcome = _carry_out(make_plan, "cull", root, journal, dry_run)
@@ -164,7 +177,7 @@ def cull(
                 root=root, journal=journal)
 
 
-@takes(scoring=ScoringOptions, face_options=FaceOptions)
+@takes(scoring=ScoringOptions, face_options=FaceOptions, grouping=GroupingOptions, verdict_options=VerdictOptions)
 def tag(
     paths: ActPathsArg = None,
     reject_below: Annotated[Optional[float], typer.Option("--reject-below", metavar="T", help="Rate photos scoring below T as rejected (-1).")] = None,
@@ -174,6 +187,14 @@ def tag(
         typer.Option("--reject", metavar="REASONS", help=f"Also rate photos flagged for any of these reasons as rejected ({REASONS_HELP})."),
     ] = None,
     checks: ChecksOpt = False,
+    verdict: Annotated[
+        bool,
+        typer.Option(
+            "--verdict",
+            help="Write each shot's verdict instead (implies --groups and --checks, and --faces when installed): a reject rated -1, "
+            "pick label 1, colour label Red; a pick its stars, pick label 3, Green; a keep its stars, no pick label.",
+        ),
+    ] = False,
     sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
     dry_run: DryRunOpt = False,
     journal: JournalOpt = None,
@@ -182,28 +203,40 @@ def tag(
     *,
     scoring: ScoringOptions,
     face_options: FaceOptions,
+    grouping: GroupingOptions,
+    verdict_options: VerdictOptions,
 ) -> None:
     """Write each photo's rating into its XMP sidecar (merged, never clobbered; undo with `aescull undo`).
 
     Stars are equal-width bins of the score: 0-0.2 is 1 star ... 0.8-1 is 5 stars; -1 (rejected) below --reject-below or when flagged for a --reject reason. The raw score, the model and, with --checks or --faces, the reasons and face counts go into the aescull: namespace.
+
+    With --verdict, the verdict of `aescull score --verdict` is written where editors read it (docs/verdict.md); a colour label set by someone else is left as it is.
     """
+    from aescull.judge.verdict import judge_verdicts
     from aescull.library.plan import plan_tag
 
     if not paths:
         raise typer.BadParameter("give the photos or folders to tag (e.g. `aescull tag .`)")
+    if verdict and (reject_below is not None or reject is not None or pick_labels):
+        raise typer.BadParameter("--verdict writes its own rejects and pick labels: not with --reject-below, --reject or --pick-labels")
     rejected = _parse_reject(reject)
     started = time.monotonic()
     with guard(debug):
         root = _checked_paths(paths, culls_into_root=False)
         _refuse_unwritable("tag", root, None)
         loaded = load_weights(scoring.weights)
-        search = replace(face_options, faces=face_options.faces or bool(rejected & set(FACE_REASONS))).search()
-        rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded, checks=checks or bool(rejected & set(CHECK_REASONS)),
-                                  faces=search)
+        if verdict:
+            faces = verdict_faces(face_options, quiet) if not face_options.faces else face_options.search()
+            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=True, faces=faces)
+            rows = judge_verdicts(rows, verdict_options.rules())
+        else:
+            search = replace(face_options, faces=face_options.faces or bool(rejected & set(FACE_REASONS))).search()
+            rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded, checks=checks or bool(rejected & set(CHECK_REASONS)),
+                                      faces=search)
 
         def make_plan() -> Plan:
             return plan_tag(rows, reject_below=reject_below, pick_labels=pick_labels, sidecar_style=sidecar_style.value,
-                            model_name=loaded.name, model_version=loaded.version, reject_reasons=rejected)
+                            model_name=loaded.name, model_version=loaded.version, reject_reasons=rejected, verdict=verdict)
 
         plan, outcome = _carry_out(make_plan, "tag", root, journal, dry_run)
         summary = f"{counted(len(plan.operations), 'sidecar')} {'to write' if dry_run else 'written'}"

@@ -19,10 +19,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from aescull.judge.thresholds import CLOSED_EYES, DEFAULT_BURST_WINDOW, DEFAULT_SIMILARITY, FACE_SOFT, FACE_TILE_LEVELS
+from aescull.judge.thresholds import (
+    CLOSED_EYES,
+    DEFAULT_BURST_WINDOW,
+    DEFAULT_KEEP_PER_MOMENT,
+    DEFAULT_PICK_SHARE,
+    DEFAULT_SIMILARITY,
+    DEFAULT_TRUST,
+    DEFAULT_WEAK,
+    FACE_SOFT,
+    FACE_TILE_LEVELS,
+)
 
 if TYPE_CHECKING:
     from aescull.judge.faces import FaceSearch
+    from aescull.judge.verdict import VerdictRules
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -131,6 +142,45 @@ class FaceOptions:
         return FaceSearch(Thresholds(closed_eyes=self.closed_eyes, face_soft=self.face_soft), self.face_tiles)
 
 
+@dataclass(frozen=True)
+class VerdictOptions:
+    """The lines the verdict draws (``--verdict``; a bare ``cull``), measured on a simulated shoot (docs/verdict.md)."""
+
+    weak: Annotated[
+        float,
+        typer.Option("--weak", min=0.0, max=1.0, metavar="T", help="A photo scoring below T is rejected as weak, whatever the checks say (with the verdict)."),
+    ] = DEFAULT_WEAK
+    trust: Annotated[
+        float,
+        typer.Option(
+            "--trust", min=0.0, max=1.0, metavar="T",
+            help="A photo outside a burst scoring T or more is not rejected for blurry, dark or bright: the score vouches for "
+            "it (a bright sky, a dark mood); the flags stay as notes (with the verdict).",
+        ),
+    ] = DEFAULT_TRUST
+    keep_per_moment: Annotated[
+        int,
+        typer.Option(
+            "--keep-per-moment", min=1, metavar="N",
+            help="Keep the N best frames of each burst that are not rejected for their own reasons; the others are rejected as "
+            "duplicate (with the verdict).",
+        ),
+    ] = DEFAULT_KEEP_PER_MOMENT
+    pick_share: Annotated[
+        float,
+        typer.Option(
+            "--pick-share", min=0.0, max=1.0, metavar="F",
+            help="Pick the best F of the photos outside bursts that are not rejected, at least one (with the verdict; the best "
+            "frame of each burst is always a pick).",
+        ),
+    ] = DEFAULT_PICK_SHARE
+
+    def rules(self) -> VerdictRules:
+        from aescull.judge.verdict import VerdictRules
+
+        return VerdictRules(weak=self.weak, trust=self.trust, keep_per_moment=self.keep_per_moment, pick_share=self.pick_share)
+
+
 def takes(**groups: type) -> Callable[[Command], Command]:
     """``@takes(scoring=ScoringOptions)``: the command gets ``scoring=ScoringOptions(...)`` built
     from options that Typer parses as if each field were a parameter of the command."""
@@ -180,6 +230,14 @@ ChecksOpt = Annotated[
         "--checks",
         help="Also measure focus, exposure and noise at native resolution: columns sharpness, exposure, clipped, noise "
         "and reasons (blurry, dark, bright, noisy). Costs a full-size decode of each JPEG.",
+    ),
+]
+VerdictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verdict",
+        help="Also judge each shot pick, keep or reject, with the reasons: columns verdict and verdict_reasons. Implies "
+        "--groups and --checks, and --faces when the faces extra is installed (docs/verdict.md).",
     ),
 ]
 SidecarStyleOpt = Annotated[

@@ -11,8 +11,20 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from aescull.cli.errors import ExitCode, UsageError, counted, guard, warn
-from aescull.cli.options import ActPathsArg, ChecksOpt, DebugOpt, FaceOptions, FromOpt, QuietOpt, ScoringOptions, takes
-from aescull.cli.run import scored
+from aescull.cli.options import (
+    ActPathsArg,
+    ChecksOpt,
+    DebugOpt,
+    FaceOptions,
+    FromOpt,
+    GroupingOptions,
+    QuietOpt,
+    ScoringOptions,
+    VerdictOpt,
+    VerdictOptions,
+    takes,
+)
+from aescull.cli.run import judged, scored, verdict_faces
 from aescull.cli.streams import read_rows, rows_source
 
 if TYPE_CHECKING:
@@ -29,7 +41,7 @@ class ThumbnailPlace(str, Enum):
     folder = "folder"
 
 
-@takes(scoring=ScoringOptions, face_options=FaceOptions)
+@takes(scoring=ScoringOptions, face_options=FaceOptions, grouping=GroupingOptions, verdict_options=VerdictOptions)
 def report(
     paths: ActPathsArg = None,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The HTML file to write.", dir_okay=False, show_default=False)] = ...,  # type: ignore[assignment]
@@ -43,15 +55,20 @@ def report(
     ] = ThumbnailPlace.auto,
     title: Annotated[Optional[str], typer.Option("--title", metavar="TEXT", help="Page title (default: what was scored).")] = None,
     checks: ChecksOpt = False,
+    verdict: VerdictOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
     *,
     scoring: ScoringOptions,
     face_options: FaceOptions,
+    grouping: GroupingOptions,
+    verdict_options: VerdictOptions,
 ) -> None:
     """Write a contact sheet: one offline HTML page with every photo best first, a histogram of scores and the cull line.
 
     Rows come from scoring PATH... (default: the current folder), from --from FILE, or from stdin when no PATH is given and stdin is not a terminal. Thumbnails are cut from the scoring decode; photos not decoded in this run (cache hits, saved rows) are opened once more in draft mode. Open the page in any browser, offline.
+
+    With --verdict (or rows of `aescull score --verdict`), the picks come first, then the keeps, then the rejects, each tile with its verdict and reasons.
     """
     from aescull.pipeline.local import DEFAULT_WORKERS, THUMBNAIL_SIDE
     from aescull.report.thumbnails import fill_missing_thumbnails
@@ -63,6 +80,8 @@ def report(
     if not paths and from_file is None and sys.stdin.isatty():
         paths = [Path(".")]  # as `aescull score`: the current folder
     from_file = rows_source(paths, from_file)
+    if verdict and from_file is not None:
+        raise typer.BadParameter("--verdict judges the photos it scores: saved rows of `aescull score --verdict` show their verdicts as they are")
     started = time.monotonic()
     saved_rows = None if from_file is None else read_rows(from_file, read_row_dicts)
     with guard(debug):
@@ -79,8 +98,9 @@ def report(
                 def keep(path: Path, thumbnail: Thumbnail) -> None:
                     writer.spool.add(str(path), thumbnail)
 
-                rows = [row_values(record) for record in scored(paths, scoring, quiet=quiet, on_thumbnail=keep, checks=checks,
-                                                                   faces=face_options.search())]
+                faces = verdict_faces(face_options, quiet) if verdict and not face_options.faces else face_options.search()
+                records = scored(paths, scoring, quiet=quiet, on_thumbnail=keep, checks=checks or verdict, faces=faces, signatures=verdict)
+                rows = [row_values(record) for record in (judged(records, grouping, verdict_options) if verdict else records)]
             tiles = ordered(tile_of(row) for row in rows)
             pairs = {str(row["path"]): str(row["pair"]) for row in rows if row.get("pair")}
             no_preview = fill_missing_thumbnails(tiles, pairs, writer.spool, THUMBNAIL_SIDE, scoring.workers or DEFAULT_WORKERS,

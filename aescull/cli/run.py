@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from aescull.cli.errors import ExitCode, UsageError, counted, warn
-from aescull.cli.options import Engine, GroupingOptions, ScoringOptions
+from aescull.cli.options import Engine, FaceOptions, GroupingOptions, ScoringOptions, VerdictOptions
 
 if TYPE_CHECKING:
     from aescull.judge.faces import FaceSearch
@@ -144,6 +144,31 @@ def grouped(records: Iterable[ScoreRecord], grouping: GroupingOptions) -> list[S
     from aescull.judge.sets import mark_sets
 
     return mark_sets(group_records(list(records), grouping.burst_window, grouping.similarity, grouping.duplicates))
+
+
+def verdict_faces(face_options: FaceOptions, quiet: bool) -> FaceSearch | None:
+    """The verdict looks at faces when it can: with the extra installed, as if --faces were given;
+    without it, a note says what is left out, and the rest is judged as usual."""
+    from dataclasses import replace
+
+    from aescull.judge.faces import FaceModelError, FacesUnavailable, check_ready
+
+    try:
+        check_ready()
+    except FacesUnavailable:
+        if not quiet:
+            warn("note: faces are not judged (no eyes-closed or face-soft rejects): pip install 'aescull[faces]' adds them")
+        return None
+    except FaceModelError as error:  # a damaged bundled model: a setup error, as with --faces
+        raise UsageError(str(error)) from None
+    return replace(face_options, faces=True).search()
+
+
+def judged(records: Iterable[ScoreRecord], grouping: GroupingOptions, verdict: VerdictOptions) -> list[ScoreRecord]:
+    """Grouped, sets marked, and every shot given its verdict (:mod:`aescull.judge.verdict`)."""
+    from aescull.judge.verdict import judge_verdicts
+
+    return judge_verdicts(grouped(records, grouping), verdict.rules())
 
 
 def score_rows(

@@ -34,7 +34,13 @@ def output_format(fmt: Format | None, output: Path | None) -> Format:
 
 
 def write_rows(
-    records: Iterable[ScoreRecord], fmt: Format, output: Path | None, groups: bool = False, checks: bool = False, faces: bool = False
+    records: Iterable[ScoreRecord],
+    fmt: Format,
+    output: Path | None,
+    groups: bool = False,
+    checks: bool = False,
+    faces: bool = False,
+    verdict: bool = False,
 ) -> None:
     from aescull.rows.write import open_writer
 
@@ -45,7 +51,7 @@ def write_rows(
             stream = (
                 stack.enter_context(open(output, "w", encoding="utf-8", errors="surrogateescape", newline="")) if output else sys.stdout
             )
-        writer = open_writer(fmt.value, stream, groups=groups, checks=checks, faces=faces)
+        writer = open_writer(fmt.value, stream, groups=groups, checks=checks, faces=faces, verdict=verdict)
         for record in records:
             writer.write(record)
         writer.close()

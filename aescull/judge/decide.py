@@ -40,16 +40,20 @@ PICK_LABEL_ACCEPTED = 3
 @dataclass(frozen=True)
 class CullRule:
     """At most one of an absolute threshold, a count, or a percentage of the scored photos, and/or
-    reasons of :mod:`aescull.judge.checks` (``reject``): a photo is culled when either part picks it."""
+    reasons of :mod:`aescull.judge.checks` (``reject``): a photo is culled when either part picks it.
+    Or, alone, ``verdict_rejects``: the shots :mod:`aescull.judge.verdict` judged ``reject``."""
 
     below: float | None = None
     bottom_count: int | None = None
     bottom_percent: float | None = None
     reject: frozenset[str] = frozenset()
+    verdict_rejects: bool = False
 
     def __post_init__(self) -> None:
         given = [value for value in (self.below, self.bottom_count, self.bottom_percent) if value is not None]
-        if len(given) > 1 or not (given or self.reject):
+        if self.verdict_rejects and (given or self.reject):
+            raise ValueError("the verdict's rejects are culled alone, without --below, --bottom or --reject")
+        if len(given) > 1 or not (given or self.reject or self.verdict_rejects):
             raise ValueError("give one of --below T or --bottom N / --bottom P%, and/or --reject REASONS")
         if self.bottom_count is not None and self.bottom_count < 0:
             raise ValueError(f"--bottom count must be >= 0, got {self.bottom_count}")

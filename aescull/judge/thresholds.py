@@ -22,3 +22,16 @@ CLOSED_EYES = 0.38
 FACE_SOFT = 0.34
 MIN_EYE_DISTANCE = 25.0
 FACE_TILE_LEVELS = 2
+
+# The verdict (aescull.judge.verdict, docs/verdict.md): the reasons that reject a photo (noisy is
+# a note, not a reject), every reason a verdict can give in the order rows list them, and the
+# lines drawn by default: a score below DEFAULT_WEAK rejects a photo ("weak"), one outside a
+# moment scoring DEFAULT_TRUST or more is not rejected for the checks' flags, a moment keeps
+# its best DEFAULT_KEEP_PER_MOMENT frames, and the best DEFAULT_PICK_SHARE of the photos outside
+# moments are picked.
+REJECT_REASONS = frozenset({"blurry", "dark", "bright", "eyes-closed", "face-soft"})
+VERDICT_REASONS = ("blurry", "dark", "bright", "eyes-closed", "face-soft", "weak", "duplicate", "noisy")
+DEFAULT_WEAK = 0.40
+DEFAULT_TRUST = 0.70
+DEFAULT_KEEP_PER_MOMENT = 1
+DEFAULT_PICK_SHARE = 0.2

@@ -12,6 +12,11 @@ stars N   ``xmp:Rating`` N (0 clears the stars); the pick label is kept, or 0 on
 Every sidecar of the shot (``IMG.jpg.xmp``, ``IMG.CR2.xmp``, an ``IMG.xmp`` already there) gets
 the shot's new rating and pick label both, so every editor reads the same decision.
 
+``aescull tag --verdict`` writes the verdict of :mod:`aescull.judge.verdict` with the same fields
+(:func:`verdict_fields`): a reject as X does, a pick as P does, a keep with no pick label; a pick
+and a reject also get a colour label by name (``xmp:Label`` Green / Red), which Lightroom,
+darktable and digiKam show as a colour, and the verdict and its reasons go into aescull's namespace.
+
 XMP has one field for stars and rejection (a rejected photo is rated -1), so taking a shot out of
 the rejects with P or U writes back the stars it had before it was rejected: they
 are read from the journal's earlier versions of its sidecar (:func:`stars_before_reject`), so a
@@ -29,11 +34,12 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from aescull.judge.decide import MAX_STARS, PICK_LABEL_ACCEPTED, PICK_LABEL_REJECTED, REJECTED_RATING
+from aescull.judge.decide import MAX_STARS, PICK_LABEL_ACCEPTED, PICK_LABEL_REJECTED, REJECTED_RATING, stars_for
 from aescull.library import xmp
 from aescull.library.journal import Journal
 
 PICK_LABEL_NONE = 0  # digiKam: no pick label
+VERDICT_LABELS = {"pick": "Green", "reject": "Red"}  # xmp:Label names as Lightroom's default set spells them
 
 
 class Flag(str, Enum):
@@ -141,3 +147,23 @@ def _integer(text: str | None) -> int | None:
         return None if text is None else int(text.strip())
     except ValueError:
         return None
+
+
+def verdict_fields(verdict: str, reasons: Iterable[str], score: float, sidecar: bytes | None) -> dict[xmp.Key, str]:
+    """What ``aescull tag --verdict`` writes for a shot judged ``verdict``, given its sidecar now.
+
+    The colour label is the photographer's: it is set only when the sidecar has none, or has the
+    one aescull wrote for its previous verdict (which a new verdict then replaces or clears).
+    """
+    current = {} if sidecar is None else xmp.read(sidecar, [xmp.LABEL, xmp.VERDICT])
+    pick_label = {"pick": PICK_LABEL_ACCEPTED, "reject": PICK_LABEL_REJECTED}.get(verdict, PICK_LABEL_NONE)
+    fields = {
+        xmp.RATING: str(REJECTED_RATING if verdict == "reject" else stars_for(score)),
+        xmp.PICK_LABEL: str(pick_label),
+        xmp.VERDICT: verdict,
+        xmp.VERDICT_REASONS: ",".join(reasons),
+    }
+    label_now, label = current.get(xmp.LABEL, ""), VERDICT_LABELS.get(verdict, "")
+    if label != label_now and label_now in ("", VERDICT_LABELS.get(current.get(xmp.VERDICT, ""), "")):
+        fields[xmp.LABEL] = label
+    return fields

@@ -181,8 +181,10 @@ def culled_units(units: Sequence[Unit], rule: CullRule | None, per_folder: bool,
     quota); ``--reject`` culls it only when every shot of it is flagged for one same reason;
     ``--keep-best N`` keeps it whole when any of its shots is among the N best of its group (a set
     ranks in each group it has shots in at the place of its best shot there, and counts once),
-    and culls it whole otherwise.
+    and culls it whole otherwise. ``rule.verdict_rejects`` culls the units the verdict rejected.
     """
+    if rule is not None and rule.verdict_rejects:
+        return sorted((unit for unit in units if unit.rejected_by_verdict), key=lambda unit: (unit.score, unit.path))
     culled = [] if rule is None else select_culled(
         units, score_of=lambda unit: unit.score, path_of=lambda unit: unit.path, rule=rule, per_folder=per_folder,
         reasons_of=lambda unit: unit.reasons,
@@ -244,9 +246,11 @@ def plan_tag(
     model_version: str | None = None,
     check_staleness: bool = False,
     reject_reasons: frozenset[str] = frozenset(),
+    verdict: bool = False,
 ) -> Plan:
     """One sidecar per photo; photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score.
-    A photo flagged for one of ``reject_reasons`` is rated rejected whatever its score."""
+    A photo flagged for one of ``reject_reasons`` is rated rejected whatever its score. With
+    ``verdict`` the rows' verdicts are written instead (:func:`aescull.library.decisions.verdict_fields`)."""
     usable, refused = usable_rows(rows, check_staleness)
     plan = Plan(refused=refused)
     best: dict[Path, ScoreRecord] = {}
@@ -256,6 +260,9 @@ def plan_tag(
             best[sidecar] = row
     for row in best.values():
         assert row.score is not None
+        if verdict:
+            _add_verdict(plan, row, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}, sidecar_style)
+            continue
         flagged = bool(reject_reasons & set(row.reasons or ()))
         rating = REJECTED_RATING if flagged else rating_for(row.score, reject_below)
         fields = {xmp.RATING: str(rating), **sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}
@@ -272,6 +279,21 @@ def _judged_fields(row: ScoreRecord) -> dict[tuple[str, str], str]:
     if row.faces is not None:
         fields |= {xmp.FACES: str(row.faces.faces), xmp.EYES_CLOSED: str(row.faces.eyes_closed)}
     return fields
+
+
+def _add_verdict(plan: Plan, row: ScoreRecord, fields: dict[tuple[str, str], str], style: str) -> None:
+    """The verdict's fields depend on the sidecar's label now; a sidecar that cannot be read is refused as merging would."""
+    from aescull.library.decisions import verdict_fields
+
+    assert row.score is not None and row.verdict is not None
+    sidecar = xmp.sidecar_path(row.path, style)
+    try:
+        existing = sidecar.read_bytes() if sidecar.exists() else None
+        fields = verdict_fields(row.verdict, row.verdict_reasons or (), row.score, existing) | fields
+    except (xmp.SidecarError, OSError) as error:
+        plan.refused.append(f"{sidecar}: {reason(error)}; left untouched")
+        return
+    _add_sidecar(plan, row.path, fields, style)
 
 
 def _add_sidecar(plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str) -> None:

@@ -110,6 +110,11 @@ class Unit:
         known = [flags for flags in reasons if flags is not None]
         return frozenset.intersection(*known) if known and len(known) == len(reasons) else None
 
+    @property
+    def rejected_by_verdict(self) -> bool:
+        """Every photo of the unit judged ``reject`` (the verdict gives a unit one verdict, so this is all or none)."""
+        return all(row.verdict == "reject" for shot in self.shots for row in shot.rows)
+
     def places(self) -> list[tuple[str | None, int | None]]:
         """Each group the unit has shots in, with its best rank there; (None, None) for a shot without group."""
         best: dict[str | None, int | None] = {}

@@ -23,6 +23,7 @@ SIDECAR_STYLES = ("ext", "stem")
 
 # (namespace URI, local name): the only properties aescull ever writes.
 RATING = (XMP_NS, "Rating")
+LABEL = (XMP_NS, "Label")  # a colour label by name: Lightroom, darktable and digiKam read it
 PICK_LABEL = (DIGIKAM_NS, "PickLabel")
 SCORE = (AESCULL_NS, "Score")
 MODEL = (AESCULL_NS, "Model")
@@ -30,6 +31,8 @@ MODEL_VERSION = (AESCULL_NS, "ModelVersion")
 REASONS = (AESCULL_NS, "Reasons")  # comma-separated, as --reject takes them
 FACES = (AESCULL_NS, "Faces")
 EYES_CLOSED = (AESCULL_NS, "EyesClosed")
+VERDICT = (AESCULL_NS, "Verdict")  # pick, keep or reject (aescull tag --verdict)
+VERDICT_REASONS = (AESCULL_NS, "VerdictReasons")  # comma-separated
 
 Key = tuple[str, str]
 

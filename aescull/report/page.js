@@ -25,7 +25,8 @@
       best: d.best === undefined ? null : +d.best,
       group: d.group || "",
       name: d.name || "",
-      time: d.t === undefined ? null : +d.t
+      time: d.t === undefined ? null : +d.t,
+      verdict: d.verdict === undefined ? 3 : +d.verdict  // 0 pick, 1 keep, 2 reject, 3 none (failed)
     };
   });
   var matching = rows.slice();  // the filtered rows, in display order
@@ -40,6 +41,7 @@
   }
   var orders = {
     score: byScore,
+    verdict: function (a, b) { return a.verdict - b.verdict || byScore(a, b); },  // as the report was written, with verdicts
     worst: function (a, b) {
       if (a.score === null || b.score === null) return byScore(a, b);  // failed files stay last either way
       return -byScore(a, b);

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import statistics
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from importlib import resources
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from aescull import __version__
 from aescull.report.thumbnails import StoredThumbnail
-from aescull.report.tiles import Groups, Tile
+from aescull.report.tiles import VERDICT_ORDER, Groups, Tile, verdict_rank
 
 HISTOGRAM_BINS = 20
 # Tiles per page: the browser lays out and paints one page, so 5,000 photos scroll like 200.
@@ -88,6 +89,8 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
         attributes += [f'data-score="{tile.score:.4f}"', f'data-best="{groups.best_of(tile):.4f}"']
     if tile.time is not None:
         attributes.append(f'data-t="{tile.time:.0f}"')
+    if tile.verdict is not None:
+        attributes.append(f'data-verdict="{verdict_rank(tile)}"')
     group = groups.group_of(tile)
     if group is not None:
         attributes += [f'data-group="{esc(group)}"', f'style="--hue:{_hue(group)}"']
@@ -100,12 +103,15 @@ def _tile_html(tile: Tile, index: int, src: str | None, stored: StoredThumbnail 
     link = _file_link(tile.path)
     frame = f'<a class="frame" href="{esc(link)}">{image}</a>' if link else f'<div class="frame">{image}</div>'
     caption = [f'<span class="score">{"—" if tile.score is None else f"{tile.score:.3f}"}</span>', f'<span class="name">{esc(name)}</span>']
+    if tile.verdict is not None:
+        caption.append(f'<span class="verdict v-{tile.verdict}">{tile.verdict}</span>')
     if group is not None:
         caption.append(f'<span class="group">group {esc(group)} · {groups.size[group]}</span>')
     if tile.faces is not None:
         caption.append(f'<span class="faces">{esc(tile.faces)}</span>')
-    if tile.reasons:
-        caption.append('<span class="reasons">' + "".join(f"<span>{esc(reason)}</span>" for reason in tile.reasons) + "</span>")
+    if tile.reasons or tile.verdict_reasons:
+        reasons = dict.fromkeys(tile.verdict_reasons + tile.reasons)  # the verdict's first, each once
+        caption.append('<span class="reasons">' + "".join(f"<span>{esc(reason)}</span>" for reason in reasons) + "</span>")
     if tile.error:
         caption.append(f'<span class="error">{esc(tile.error)}</span>')
     bar = "" if tile.score is None else f'<span class="meter" style="width:{max(0.0, min(tile.score, 1.0)) * 100:.1f}%"></span>'
@@ -148,6 +154,8 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
         facts.append(f"{sum(score < below for score in scores)} below {below:g} (dimmed)")
     if groups.size:
         facts.append(f"{len(groups.size)} groups")
+    verdicts = Counter(tile.verdict for tile in tiles if tile.verdict)
+    facts += [f"{verdicts[verdict]} {verdict}{'' if verdicts[verdict] == 1 else 's'}" for verdict in VERDICT_ORDER if verdicts]
     body = []
     for index, tile in enumerate(tiles):
         found = thumbnail_src(tile)
@@ -173,6 +181,7 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
 {histogram_svg(scores, below)}
 <form id="controls" onsubmit="return false">
 <label>sort <select id="sort" name="sort">
+{'<option value="verdict">verdict: picks, keeps, rejects</option>' if verdicts else ''}
 <option value="score">score, best first</option>
 <option value="worst">score, worst first</option>
 <option value="name">name</option>

@@ -16,7 +16,8 @@ from aescull.judge.ranking import best_first
 from aescull.rows.record import capture_time
 
 # Row columns shown in their own place on a tile; any other column goes into its tooltip.
-_SHOWN_COLUMNS = frozenset({"path", "score", "error", "group", "reasons", "faces", "eyes_closed"})
+_SHOWN_COLUMNS = frozenset({"path", "score", "error", "group", "reasons", "faces", "eyes_closed", "verdict", "verdict_reasons"})
+VERDICT_ORDER = ("pick", "keep", "reject")  # the report's sections, in this order; rows without a verdict last
 _HIDDEN_COLUMNS = frozenset({"cached", "size", "mtime_ns"})
 
 
@@ -32,6 +33,8 @@ class Tile:
     time: float | None  # seconds since the epoch, for sorting by time
     details: tuple[tuple[str, str], ...]  # the tooltip: every other column of the row
     faces: str | None = None  # "2 faces · 1 eyes closed" when faces were looked for (--faces)
+    verdict: str | None = None  # pick, keep or reject (--verdict)
+    verdict_reasons: tuple[str, ...] = ()
 
 
 def _text(value: object) -> str | None:
@@ -78,8 +81,9 @@ def tile_of(row: Mapping[str, object]) -> Tile:
         for name, value in row.items()
         if name not in _SHOWN_COLUMNS and name not in _HIDDEN_COLUMNS and (text := _text(value)) is not None
     )
+    verdict = _text(row.get("verdict"))
     return Tile(path, None if error else score, error, _text(row.get("group")), _reasons(row.get("reasons")), _time_of(row), details,
-                _faces_badge(row))
+                _faces_badge(row), verdict if verdict in VERDICT_ORDER else None, _reasons(row.get("verdict_reasons")))
 
 
 @dataclass(frozen=True)
@@ -116,12 +120,20 @@ def _time_of(row: Mapping[str, object]) -> float | None:
 
 def ordered(tiles: Iterable[Tile]) -> list[Tile]:
     """Best first, a group kept together at the place of its best shot; failures last, by name.
+    With verdicts, the picks first, then the keeps, then the rejects, each in that order.
 
-    The page's script sorts "score" the same way, so the order is right with scripts off too.
+    The page's script sorts "score" and "verdict" the same way, so the order is right with scripts off too.
     """
     by_path = sorted(tiles, key=lambda tile: tile.path)
     groups = Groups.of(by_path)
-    return best_first(
+    by_score = best_first(
         by_path, lambda tile: tile.score, group_of=groups.group_of, within=lambda tile: (-tile.score, tile.path),
         tiebreak=lambda group: group or "",
     )
+    if not any(tile.verdict for tile in by_score):
+        return by_score
+    return sorted(by_score, key=verdict_rank)  # stable: each section keeps the score order
+
+
+def verdict_rank(tile: Tile) -> int:
+    return VERDICT_ORDER.index(tile.verdict) if tile.verdict in VERDICT_ORDER else len(VERDICT_ORDER)

@@ -21,14 +21,15 @@ SET_COLUMNS = ("set", "set_id")
 CHECK_COLUMNS = ("sharpness", "exposure", "clipped", "noise")  # appended by --checks
 FACE_COLUMNS = ("faces", "eyes_closed", "face_sharpness")  # appended by --faces (aescull.judge.faces)
 REASON_COLUMN = "reasons"  # what the checks and the faces flagged, after their columns
+VERDICT_COLUMNS = ("verdict", "verdict_reasons")  # appended by --verdict (aescull.judge.verdict), last
 REASON_SEPARATOR = ";"  # between reasons in CSV; JSON lines and Parquet hold a list
 
 
-def columns_for(groups: bool = False, checks: bool = False, faces: bool = False) -> tuple[str, ...]:
+def columns_for(groups: bool = False, checks: bool = False, faces: bool = False, verdict: bool = False) -> tuple[str, ...]:
     """The columns of a run: the default ones, then those of ``--groups`` (groups and sets),
-    ``--checks`` and ``--faces``, and the reasons when either of those two ran."""
+    ``--checks`` and ``--faces``, the reasons when either of those two ran, and the verdict."""
     judged = (CHECK_COLUMNS if checks else ()) + (FACE_COLUMNS if faces else ()) + ((REASON_COLUMN,) if checks or faces else ())
-    return COLUMNS + (GROUP_COLUMNS + SET_COLUMNS if groups else ()) + judged
+    return COLUMNS + (GROUP_COLUMNS + SET_COLUMNS if groups else ()) + judged + (VERDICT_COLUMNS if verdict else ())
 
 
 def row_values(record: ScoreRecord) -> dict[str, object]:
@@ -48,7 +49,11 @@ def row_values(record: ScoreRecord) -> dict[str, object]:
         "rank_in_group": record.rank_in_group,
         "set": record.set_kind,
         "set_id": record.set_id,
-    } | check_values(record) | face_values(record) | {REASON_COLUMN: None if record.reasons is None else list(record.reasons)}
+    } | check_values(record) | face_values(record) | {
+        REASON_COLUMN: None if record.reasons is None else list(record.reasons),
+        "verdict": record.verdict,
+        "verdict_reasons": None if record.verdict_reasons is None else list(record.verdict_reasons),
+    }
 
 
 def check_values(record: ScoreRecord) -> dict[str, object]:

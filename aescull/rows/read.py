@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aescull.rows.record import ScoreRecord
-from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS
+from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS, VERDICT_REASONS
 from aescull.rows.columns import REASON_COLUMN, REASON_SEPARATOR
 
 if TYPE_CHECKING:  # aescull.judge.checks pulls numpy in, which `aescull --help` does not need
@@ -86,14 +86,32 @@ def _record_from(record: dict, number: int) -> ScoreRecord:
             set_id=field_of("set_id"),
             checks=_checks_from(record, number_of),
             faces=_faces_from(record, number_of),
+            verdict=_verdict_from(record, path),
+            verdict_reasons=_verdict_reasons_from(record),
         )
     except ValueError as error:
         raise RowsError(f"score rows: row {number} ({path}) has a malformed number: {error}") from None
 
 
-def _reasons_in(record: dict, known: tuple[str, ...]) -> tuple[str, ...]:
-    """The row's reasons that are among ``known`` (the checks' or the faces'), in their order."""
-    reasons = record.get(REASON_COLUMN) or []
+def _verdict_from(record: dict, path: str) -> str | None:
+    """The row's verdict; a value aescull never writes is refused, so a cull never guesses what it meant."""
+    from aescull.judge.verdict import VERDICTS
+
+    verdict = record.get("verdict") or None
+    if verdict is not None and verdict not in VERDICTS:
+        raise RowsError(f"score rows: {path} has verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
+    return verdict
+
+
+def _verdict_reasons_from(record: dict) -> tuple[str, ...] | None:
+    if "verdict_reasons" not in record or not record.get("verdict"):
+        return None
+    return _reasons_in(record, VERDICT_REASONS, "verdict_reasons")
+
+
+def _reasons_in(record: dict, known: tuple[str, ...], column: str = REASON_COLUMN) -> tuple[str, ...]:
+    """The row's reasons (in ``column``) that are among ``known`` (the checks', the faces' or the verdict's), in their order."""
+    reasons = record.get(column) or []
     if isinstance(reasons, str):
         reasons = [reason for reason in reasons.split(REASON_SEPARATOR) if reason]
     return tuple(reason for reason in known if reason in reasons)

@@ -37,7 +37,8 @@ class ScoreRecord:
     holds the native-resolution measurements and the reasons a photo was flagged, when they
     were asked for, and ``faces`` what :mod:`aescull.judge.faces` found (``--faces``); read back
     from saved rows, their reasons are the ones written in the row, not re-judged, so cull acts
-    on what the user saw.
+    on what the user saw. ``verdict`` (pick, keep, reject) and ``verdict_reasons`` are filled by
+    :func:`aescull.judge.verdict.judge_verdicts` (``--verdict``) or read back from saved rows.
     """
 
     path: Path
@@ -59,6 +60,8 @@ class ScoreRecord:
     set_kind: str | None = None
     set_id: str | None = None
     clues: SetClues | None = field(default=None, repr=False, compare=False)
+    verdict: str | None = None
+    verdict_reasons: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:

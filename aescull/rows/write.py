@@ -13,9 +13,21 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 
-from aescull.rows.columns import CHECK_COLUMNS, COLUMNS, FACE_COLUMNS, GROUP_COLUMNS, REASON_COLUMN, REASON_SEPARATOR, columns_for, row_values
+from aescull.rows.columns import (
+    CHECK_COLUMNS,
+    COLUMNS,
+    FACE_COLUMNS,
+    GROUP_COLUMNS,
+    REASON_COLUMN,
+    REASON_SEPARATOR,
+    VERDICT_COLUMNS,
+    columns_for,
+    row_values,
+)
 
 if TYPE_CHECKING:  # the writers must not pull torch in just to print rows
+    from rich.text import Text
+
     from aescull.rows.record import ScoreRecord
 
 FORMATS = ("csv", "jsonl", "table", "parquet")
@@ -36,8 +48,9 @@ class CsvWriter:
     def write(self, record: ScoreRecord) -> None:
         row = row_values(record)
         row["score"] = _score_text(record.score)
-        if row["reasons"] is not None:
-            row["reasons"] = REASON_SEPARATOR.join(row["reasons"])  # type: ignore[arg-type]
+        for name in (REASON_COLUMN, "verdict_reasons"):
+            if row[name] is not None:
+                row[name] = REASON_SEPARATOR.join(row[name])  # type: ignore[arg-type]
         self.writer.writerow(["" if row[name] is None else row[name] for name in self.columns])
         self.stream.flush()
 
@@ -62,12 +75,13 @@ class JsonlWriter:
 class TableWriter:
     """A table needs every row to size its columns, so it prints on close. With the group
     columns, a rule separates consecutive groups, so ``rank --groups`` reads as one block per
-    moment, and a set's kind and id share one column."""
+    moment, and a set's kind and id share one column; the verdict and its reasons share one too."""
 
     def __init__(self, stream: TextIO, columns: tuple[str, ...] = COLUMNS) -> None:
         self.stream = stream
         self.grouped = all(name in columns for name in GROUP_COLUMNS)
         self.judged = tuple(name for name in columns if name in (*CHECK_COLUMNS, *FACE_COLUMNS, REASON_COLUMN))  # reasons last
+        self.verdict = VERDICT_COLUMNS[0] in columns
         self.records: list[ScoreRecord] = []
 
     def write(self, record: ScoreRecord) -> None:
@@ -86,6 +100,8 @@ class TableWriter:
             columns[:0] = [("group", "left"), ("rank", "right")]
             columns[-1:-1] = [("set", "left")]
         columns[-1:-1] = [(name, "left" if name == REASON_COLUMN else "right") for name in self.judged]
+        if self.verdict:
+            columns[-1:-1] = [("verdict", "left")]
         for name, justify in columns:
             table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for position, record in enumerate(self.records):
@@ -101,6 +117,8 @@ class TableWriter:
                 values = row_values(record)
                 cells += ["" if values[name] is None else str(values[name]) for name in self.judged[:-1]]
                 cells.append(Text(", ".join(record.reasons or ()), style="yellow"))
+            if self.verdict:
+                cells.append(_verdict_text(record))
             table.add_row(
                 *cells,
                 Text(record.error or "", style="red"),
@@ -108,6 +126,18 @@ class TableWriter:
             )
         Console(file=self.stream, soft_wrap=False, width=None if self.stream.isatty() else 200).print(table)
         self.stream.flush()
+
+
+_VERDICT_STYLES = {"pick": "green", "keep": "", "reject": "red"}
+
+
+def _verdict_text(record: ScoreRecord) -> Text:
+    from rich.text import Text
+
+    if record.verdict is None:
+        return Text("")
+    reasons = f" ({', '.join(record.verdict_reasons)})" if record.verdict_reasons else ""
+    return Text(record.verdict + reasons, style=_VERDICT_STYLES.get(record.verdict, ""))
 
 
 class ParquetWriter:
@@ -125,7 +155,7 @@ class ParquetWriter:
         text, integer, real = pa.string(), pa.int64(), pa.float64()
         types = {
             "score": real, "width": integer, "height": integer, "size": integer, "mtime_ns": integer, "rank_in_group": integer,
-            "sharpness": real, "exposure": real, "clipped": real, "noise": real, "reasons": pa.list_(text),
+            "sharpness": real, "exposure": real, "clipped": real, "noise": real, "reasons": pa.list_(text), "verdict_reasons": pa.list_(text),
             **dict.fromkeys(FACE_COLUMNS[:2], integer), "face_sharpness": real,
         }
         self.schema = pa.schema([(name, types.get(name, text)) for name in columns])
@@ -157,8 +187,8 @@ WRITERS: dict[str, Callable[[Any, tuple[str, ...]], CsvWriter | JsonlWriter | Ta
 
 
 def open_writer(
-    fmt: str, stream: TextIO | BinaryIO, groups: bool = False, checks: bool = False, faces: bool = False
+    fmt: str, stream: TextIO | BinaryIO, groups: bool = False, checks: bool = False, faces: bool = False, verdict: bool = False
 ) -> CsvWriter | JsonlWriter | TableWriter | ParquetWriter:
-    """The columns of :func:`aescull.rows.columns.columns_for`: those of ``--groups``, ``--checks``
-    and ``--faces`` when they ran."""
-    return WRITERS[fmt](stream, columns_for(groups, checks, faces))
+    """The columns of :func:`aescull.rows.columns.columns_for`: those of ``--groups``, ``--checks``,
+    ``--faces`` and ``--verdict`` when they ran."""
+    return WRITERS[fmt](stream, columns_for(groups, checks, faces, verdict))

@@ -155,7 +155,6 @@ def test_cull_reject_from_saved_rows(library: Path, plumbing_weights: Path, tmp_
     [
         (["cull", "lib", "--reject", "fuzzy", "--list"], "unknown reason fuzzy"),
         (["cull", "lib", "--reject", "", "--list"], "choose from blurry, dark, bright"),
-        (["cull", "lib", "--list"], "--reject"),
     ],
 )
 def test_cull_reject_usage_errors_exit_2(library: Path, plumbing_weights: Path, args: list[str], message: str) -> None:

@@ -151,7 +151,7 @@ def test_saved_rows_for_changed_files_are_refused_not_acted_on(library: Path, pl
 @pytest.mark.parametrize(
     "args",
     [
-        ["cull", "lib"],
+        ["cull", "lib", "--weak", "2"],
         ["cull", "lib", "--below", "0.5", "--bottom", "3"],
         ["cull", "lib", "--bottom", "ten"],
         ["cull", "lib", "--below", "0.5", "--copy", "--tag"],

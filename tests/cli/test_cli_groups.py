@@ -162,7 +162,6 @@ def test_keep_best_from_saved_rows_needs_their_groups(shoot: Path, plumbing_weig
     [
         (["--keep-best", "1", "--bottom", "2"], "not with --bottom"),
         (["--keep-best", "0"], "--keep-best"),
-        ([], "--keep-best N"),
     ],
 )
 def test_cull_keep_best_usage_errors(shoot: Path, plumbing_weights: Path, args: list[str], message: str) -> None:
