@@ -17,6 +17,7 @@ from aescull.cli.errors import ExitCode, UsageError, counted, guard, warn
 from aescull.cli.options import (
     ChecksOpt,
     DebugOpt,
+    FaceOptions,
     GroupingOptions,
     JournalOpt,
     PathsArg,
@@ -24,17 +25,20 @@ from aescull.cli.options import (
     ScoringOptions,
     SidecarStyle,
     SidecarStyleOpt,
+    VerdictOpt,
+    VerdictOptions,
     takes,
 )
-from aescull.cli.run import load_weights, score_rows
+from aescull.cli.run import load_weights, score_rows, verdict_faces
 
 
-@takes(scoring=ScoringOptions, grouping=GroupingOptions)
+@takes(scoring=ScoringOptions, grouping=GroupingOptions, verdict_options=VerdictOptions)
 def review(
     paths: PathsArg = None,
     port: Annotated[int, typer.Option("--port", min=0, max=65535, metavar="N", help="Port on 127.0.0.1 to serve on [default: a free one].", show_default=False)] = 0,
     no_open: Annotated[bool, typer.Option("--no-open", help="Do not open a browser: only print the address on stderr.")] = False,
     checks: ChecksOpt = False,
+    verdict: VerdictOpt = False,
     sidecar_style: SidecarStyleOpt = SidecarStyle.ext,
     journal: JournalOpt = None,
     quiet: QuietOpt = False,
@@ -42,8 +46,11 @@ def review(
     *,
     scoring: ScoringOptions,
     grouping: GroupingOptions,
+    verdict_options: VerdictOptions,
 ) -> None:
     """Review the photos in the browser: P pick, X reject, U unflag, 1-5 stars, Z loupe at 100 %, C compare a burst.
+
+    With --verdict each shot shows its verdict and reasons (docs/verdict.md), and the page can group and filter by it; nothing is written until a key is pressed.
 
     Scores PATH... (the cache first) and finds its bursts (--burst-window, --similarity, --duplicates), then serves one page on 127.0.0.1 only, behind a secret token in the address it prints on stderr, and opens it in the browser (--no-open: only prints it). Ctrl-C stops it.
 
@@ -69,7 +76,13 @@ def review(
         loaded = load_weights(scoring.weights)
         images = Images(root, THUMBNAIL_SIDE, scoring.workers or DEFAULT_WORKERS)
         try:
-            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=checks, on_thumbnail=images.keep)
+            faces = verdict_faces(FaceOptions(), quiet) if verdict else None
+            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=checks or verdict, faces=faces,
+                                      on_thumbnail=images.keep)
+            if verdict:
+                from aescull.judge.verdict import judge_verdicts
+
+                rows = judge_verdicts(rows, verdict_options.rules())
             catalog = Catalog([row for row in rows if not is_inside(row.path, root / CULLED_FOLDER)], root)
             for path in catalog.outside:
                 warn(f"warning: {path}: its file lies outside {root} (a symbolic link); left out of the review")

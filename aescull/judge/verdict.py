@@ -13,7 +13,9 @@ was measured):
    are meant to be.
 3. In a moment (a group of two units or more: a burst, near-duplicates), the first
    ``keep_per_moment`` units in the group's rank order that are not rejected are kept, the first
-   of them picked; the other units are rejected as ``duplicate``.
+   of them picked; the other units are rejected as ``duplicate``. ``weak`` does not reject in a
+   moment: the frames are compared with each other there, and the best frame of a moment the
+   photographer chose to shoot is kept unless something is found wrong with it.
 4. Outside a moment, a photo scoring ``trust`` or more is not rejected for what the checks flag
    (``blurry``, ``dark``, ``bright`` become notes): alone, a bright sky or a dark mood that the
    score (trained on people's opinions) vouches for is a choice, not a mistake. In a moment the
@@ -84,9 +86,10 @@ def judge_verdicts(records: Sequence[ScoreRecord], rules: VerdictRules = Verdict
     units = _units(records, rules.weak)
     _find_moments(units)
     for unit in units:
-        if unit.moment is None and unit.score >= rules.trust:
-            unit.notes = tuple(reason for reason in VERDICT_REASONS if reason in CHECK_FLAGS.intersection(unit.reasons)) + unit.notes
-            unit.reasons = tuple(reason for reason in unit.reasons if reason not in CHECK_FLAGS)
+        if unit.moment is not None:
+            _as_notes(unit, {"weak"})
+        elif unit.score >= rules.trust:
+            _as_notes(unit, CHECK_FLAGS)
         if unit.reasons:
             unit.verdict = REJECT
     _judge_moments(units, rules.keep_per_moment)
@@ -97,6 +100,12 @@ def judge_verdicts(records: Sequence[ScoreRecord], rules: VerdictRules = Verdict
         for index in unit.members:
             judged[index] = replace(records[index], verdict=unit.verdict, verdict_reasons=reasons)
     return judged
+
+
+def _as_notes(unit: _Unit, reasons: frozenset[str] | set[str]) -> None:
+    """These reasons no longer reject the unit; they stay in its verdict's reasons, to read."""
+    unit.notes = tuple(reason for reason in unit.reasons if reason in reasons) + unit.notes
+    unit.reasons = tuple(reason for reason in unit.reasons if reason not in reasons)
 
 
 def photo_reasons(record: ScoreRecord, weak: float) -> tuple[str, ...]:

@@ -57,6 +57,12 @@ def test_a_burst_keeps_its_best_unflagged_frame_and_the_others_are_duplicates() 
     assert two["2.jpg"] == ("pick", ()) and two["3.jpg"] == ("keep", ())
 
 
+def test_the_score_alone_does_not_reject_the_best_frame_of_a_moment() -> None:
+    frames = [row("best.jpg", 0.25, group="g", rank=1), row("next.jpg", 0.2, group="g", rank=2), row("alone.jpg", 0.25)]
+    assert verdicts(frames) == {"best.jpg": ("pick", ("weak",)), "next.jpg": ("reject", ("duplicate", "weak")),
+                                "alone.jpg": ("reject", ("weak",))}
+
+
 def test_a_moment_follows_the_groups_rank_not_the_raw_score() -> None:
     """rank_in_group already puts a blink after every open-eyed frame: the verdict keeps that order."""
     frames = [row("high.jpg", 0.9, group="g", rank=2), row("open.jpg", 0.6, group="g", rank=1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 from pathlib import Path
@@ -70,3 +71,15 @@ def test_the_review_holds_the_library_from_its_first_decision_until_it_stops(tmp
         assert status == 200 and b"another aescull run is working on" in body
         assert fingerprint(library, with_mtimes=True) == written
     assert invoke(["undo", "lib"], tmp_path)[0] == 0  # released when the review stopped
+
+
+def test_review_verdict_shows_each_shot_its_verdict(tmp_path: Path) -> None:
+    library = make_review_library(tmp_path)
+    before = fingerprint(library, with_mtimes=True)
+    with running_review(["lib", "--verdict", "--no-cache", "--max-side", "128"], tmp_path) as review:
+        shots = json.loads(get_ok(review.port, review.token, "/api/shots"))
+        review.process.send_signal(signal.SIGINT)
+        assert review.process.wait(timeout=60) == 130
+    listed = shots["shots"]
+    assert len(listed) >= 2 and {shot["verdict"] for shot in listed} <= {"pick", "keep", "reject"} and "pick" in {shot["verdict"] for shot in listed}
+    assert fingerprint(library, with_mtimes=True) == before
