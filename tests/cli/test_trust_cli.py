@@ -105,3 +105,18 @@ def test_real_photos_ruined_at_2048_px_fall_by_a_margin(tmp_path: Path) -> None:
     drops = np.array([scores[f"{i} original"] - scores[f"{i} {kind}"] for i in range(6) for kind in SEVERE_DAMAGES])
     assert np.mean(drops > 0) >= 0.95, drops
     assert np.median(drops) >= 0.10, drops
+
+
+def test_every_engine_pays_the_same_term(tmp_path: Path) -> None:
+    """The batch engine (Ray's Scorer) and the local one apply the same term after the network."""
+    from aescull.pipeline.batch import Scorer
+
+    path = tmp_path / "pixelated.jpg"
+    SEVERE_DAMAGES["pixelate 4x"](scene(2)).save(path, quality=95)
+    loaded = load_model()
+    (local,) = list(score_paths([path], model=loaded, workers=1))
+    (alone,) = list(score_paths([path], model=network_alone(loaded), workers=1))
+    batch = Scorer(loaded)({"path": np.array([str(path)], dtype=object), "bytes": np.array([path.read_bytes()], dtype=object)})
+    assert local.score is not None and alone.score is not None
+    assert batch["score"][0] == pytest.approx(local.score, abs=1e-4)
+    assert local.score < alone.score - 0.1
