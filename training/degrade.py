@@ -10,7 +10,7 @@ import io
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 
 def gaussian_blur(image: Image.Image, sigma: float) -> Image.Image:
@@ -62,50 +62,6 @@ def off_centre_crop(image: Image.Image, keep: float, corner: int) -> Image.Image
 
 Degradation = Callable[[Image.Image], Image.Image]
 KINDS = ("blur", "motion", "noise", "jpeg", "dark", "bright", "crop")
-
-
-def pixelate(image: Image.Image, factor: int) -> Image.Image:
-    """Blocks of ``factor`` x ``factor`` pixels, each its mean: an image upscaled from a thumbnail."""
-    width, height = image.size
-    small = image.resize((max(1, width // factor), max(1, height // factor)), Image.Resampling.BOX)
-    return small.resize((width, height), Image.Resampling.NEAREST)
-
-
-def subject_mask(size: tuple[int, int], centre: tuple[float, float], axes: tuple[float, float], feather: float) -> Image.Image:
-    """An ellipse (centre and semi-axes as fractions of the frame) at 255, the rest 0, its edge
-    feathered by a Gaussian of ``feather`` x the longest side."""
-    width, height = size
-    mask = Image.new("L", size, 0)
-    (cx, cy), (ax, ay) = centre, axes
-    ImageDraw.Draw(mask).ellipse((width * (cx - ax), height * (cy - ay), width * (cx + ax), height * (cy + ay)), fill=255)
-    return mask.filter(ImageFilter.GaussianBlur(feather * max(width, height))) if feather > 0 else mask
-
-
-def subject_blur(
-    image: Image.Image, sigma: float, centre: tuple[float, float] = (0.5, 0.5), axes: tuple[float, float] = (0.3, 0.3),
-    feather: float = 0.05,
-) -> Image.Image:
-    """A shallow depth of field: the subject (an ellipse) kept, the rest blurred by ``sigma``, feathered between.
-    Not a damage: a photographer's choice, which should score about as the original does."""
-    mask = subject_mask(image.size, centre, axes, feather)
-    return Image.composite(image, gaussian_blur(image, sigma), mask)
-
-
-# Issue 24's six severe damages of a photo at 2048 px (evaluation.trust, training.native_term, the tests).
-SEVERE_DAMAGES: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "blur 2.5": lambda image: gaussian_blur(image, 2.5),
-    "noise 12": lambda image: gaussian_noise(image, 12.0),
-    "jpeg q8": lambda image: jpeg_artefacts(image, 8),
-    "-2 stops": lambda image: exposure(image, -2.0),
-    "+2 stops": lambda image: exposure(image, 2.0),
-    "pixelate 4x": lambda image: pixelate(image, 4),
-}
-# A sharp centre on a background blurred by 8 px (a shallow depth of field, not a damage), and the
-# whole frame blurred by 3 px (a missed focus at 100 %).
-FOCUS_COPIES: dict[str, Callable[[Image.Image], Image.Image]] = {
-    "bokeh": lambda image: subject_blur(image, 8.0, (0.5, 0.5), (0.3, 0.3), 0.05),
-    "missed": lambda image: gaussian_blur(image, 3.0),
-}
 
 
 def random_degradation(kind: str, rng: np.random.Generator) -> Degradation:

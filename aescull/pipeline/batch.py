@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from aescull.pipeline.decode import DecodedPhoto, DecodeError, decode_bytes, read_photo_bytes
-from aescull.model import native_term
 from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, inference_network, score_batch, too_small
 from aescull.model.checkpoint import LoadedModel, load_model
 
@@ -51,7 +50,6 @@ class Scorer:
             torch.set_num_threads(threads)
         self.loaded = model if model is not None else load_model(weights)
         self.network = inference_network(self.loaded.model)  # batch norms folded, as the local engine runs it
-        self.term = native_term.term_for(self.loaded.sha256)  # what the score pays after the network, as locally
         self.max_side = self.loaded.config.max_side if max_side is None else max_side
         self.batch_size = max(1, batch_size)
         self.draft = not full_decode
@@ -73,7 +71,7 @@ class Scorer:
                 row["error"] = arriving_errors[index]
                 continue
             try:
-                photo = decode_bytes(data if data is not None else b"", path, self.max_side, self.draft, self.term is not None)
+                photo = decode_bytes(data if data is not None else b"", path, self.max_side, self.draft)
             except DecodeError as error:
                 row["error"] = str(error)
                 continue
@@ -86,9 +84,7 @@ class Scorer:
         for items in by_shape.values():
             for start in range(0, len(items), self.batch_size):
                 chunk = items[start : start + self.batch_size]
-                scores = score_batch(self.network, [photo.pixels for _, photo in chunk])
-                scores = native_term.apply(scores, [photo.native for _, photo in chunk], self.term)
-                for (index, _), score in zip(chunk, scores):
+                for (index, _), score in zip(chunk, score_batch(self.network, [photo.pixels for _, photo in chunk])):
                     if score is None:
                         rows[index]["error"] = MODEL_FAILED
                     else:

@@ -31,7 +31,6 @@ from aescull.judge.checks import Checks, measure
 from aescull.judge.faces import Face
 from aescull.pipeline.discover import is_raw
 from aescull.pipeline.exif import ExifSummary, Exposure, Source, open_source, pillow_exif, read_exif
-from aescull.pipeline.native import Readings, read as read_native
 
 # Pixels in the largest photo we decode: 200 MP is above any current camera (the 100-MP
 # medium-format ones included); a file declaring more is treated as a decompression bomb.
@@ -96,7 +95,6 @@ class DecodedPhoto:
     thumbnail: Thumbnail | None = None  # only when decode() was asked for one
     checks: Checks | None = None  # measured at native resolution, when asked for
     faces: tuple[Face, ...] | None = None  # found and measured at native resolution, when asked for
-    native: Readings | None = None  # the larger image before the resize, read when asked for (aescull.pipeline.native)
 
 
 def working_size(width: int, height: int, max_side: int, min_short_side: int = 0) -> tuple[int, int]:
@@ -261,8 +259,7 @@ def _check_readable(path: Path) -> None:
 
 
 def decode(
-    path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True, faces: FaceMeasure | None = None,
-    native: bool = False,
+    path: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True, faces: FaceMeasure | None = None
 ) -> DecodedPhoto:
     """Decode one file for the model; raises :class:`DecodeError` with a one-line reason.
 
@@ -279,14 +276,10 @@ def decode(
 
     ``draft=False`` decodes every JPEG at full size before the resize: slower on large JPEGs,
     but the pixels, and so the score, are those of a full-resolution decode (see DRAFT_OVERSAMPLE).
-
-    With ``native``, :func:`aescull.pipeline.native.read` also reads the upright image this decode
-    holds before its resize (a large JPEG's draft decode, else the full one): no second decode, and
-    the pixels are the same with or without it.
     """
     with _reported_as_decode_error(path):
         _check_readable(path)
-        return _decode_source(path, path, max_side, thumbnail_side, checks, draft, faces, native)
+        return _decode_source(path, path, max_side, thumbnail_side, checks, draft, faces)
 
 
 def read_photo_bytes(path: Path) -> bytes:
@@ -297,19 +290,19 @@ def read_photo_bytes(path: Path) -> bytes:
         return path.read_bytes()
 
 
-def decode_bytes(data: bytes, name: str | Path, max_side: int, draft: bool = True, native: bool = False) -> DecodedPhoto:
+def decode_bytes(data: bytes, name: str | Path, max_side: int, draft: bool = True) -> DecodedPhoto:
     """Decode a file's contents exactly as :func:`decode` decodes the file, for engines that move
     bytes rather than paths between machines; ``name`` is the file's path (its extension matters)."""
     data = bytes(data)
     with _reported_as_decode_error(data):
         if not data:
             raise DecodeError(EMPTY_FILE)
-        return _decode_source(data, Path(name), max_side, draft=draft, native=native)
+        return _decode_source(data, Path(name), max_side, draft=draft)
 
 
 def _decode_source(
     source: Source, name: Path, max_side: int, thumbnail_side: int = 0, checks: bool = False, draft: bool = True,
-    faces: FaceMeasure | None = None, native: bool = False,
+    faces: FaceMeasure | None = None,
 ) -> DecodedPhoto:
     image, exif = _open(source, name)
     with image:
@@ -330,12 +323,11 @@ def _decode_source(
             found = faces(_orient(native, exif.orientation)) if faces is not None else None
         upright = _orient(rgb, exif.orientation)
         thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
-        readings = read_native(upright, target) if native else None
         if upright.size != target:
             upright = upright.resize(target, Image.Resampling.LANCZOS)
         pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
     info = PhotoInfo(width, height, exif.taken, exif.camera, exif.exposure)
-    return DecodedPhoto(info, pixels.float().div_(255.0), thumbnail, measured, found, readings)
+    return DecodedPhoto(info, pixels.float().div_(255.0), thumbnail, measured, found)
 
 
 def _native_rgb(source: Source, name: Path) -> Image.Image:

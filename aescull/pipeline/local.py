@@ -26,7 +26,6 @@ from aescull.rows.record import ScoreRecord
 from aescull.judge.sets import SetClues, set_clues
 from aescull.judge.signatures import signature, signature_bytes, signature_from_bytes
 from aescull.model.checkpoint import LoadedModel, load_model
-from aescull.model import native_term
 from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, Network, inference_network, score_batch, too_small
 from aescull.pipeline.pairing import PAIRED_JPEG_UNREAD, file_key_or_error, raw_row
 
@@ -72,7 +71,6 @@ class _Pipeline:
     ) -> None:
         self.loaded = loaded
         self.network: Network | None = None  # prepared at the first cache miss
-        self.term = native_term.term_for(loaded.sha256)  # what the score pays after the network, if fitted for it
         self.on_thumbnail = on_thumbnail
         self.thumbnail_side = thumbnail_side if on_thumbnail is not None else 0
         self.signatures = signatures
@@ -151,7 +149,7 @@ class _Pipeline:
             self._finish(job, replace(record, signature=vector, clues=clues))
             return
         job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks, self.draft,
-                                      self._measure_faces if self.faces else None, self.term is not None)
+                                      self._measure_faces if self.faces else None)
         self.in_flight.append(job)
 
     def _measure_faces(self, upright: Image.Image) -> tuple[Face, ...]:
@@ -189,7 +187,6 @@ class _Pipeline:
         if self.network is None:
             self.network = inference_network(self.loaded.model)
         scores = score_batch(self.network, [photo.pixels for _, photo in items])
-        scores = native_term.apply(scores, [photo.native for _, photo in items], self.term)
         fresh: list[tuple[FileKey, CachedScore]] = []
         fresh_signatures: list[tuple[FileKey, bytes]] = []
         fresh_clues: list[tuple[FileKey, SetClues]] = []
@@ -308,7 +305,7 @@ def score_paths(
     loaded = model if model is not None else load_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
     face_models = ModelPool(max(1, workers)) if faces is not None else None  # before the walk: without the extra, fail at once
-    cache = ScoreCache(Path(cache_file), native_term.model_identity(loaded.sha256), side, full_decode) if cache_file is not None else None
+    cache = ScoreCache(Path(cache_file), loaded.sha256, side, full_decode) if cache_file is not None else None
     try:
         pipeline = _Pipeline(loaded, side, batch_size, workers, cache, on_thumbnail, thumbnail_side, signatures, checks, full_decode,
                              faces, face_models)

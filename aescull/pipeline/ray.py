@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import aescull
-from aescull.model import native_term
 from aescull.pipeline.batch import Scorer, read_files
 from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.pipeline.discover import Candidate, discover, is_raw
@@ -94,7 +93,7 @@ def score_paths_ray(
     (``ray start`` prints it), else starts a private local Ray on 127.0.0.1 for this run.
     """
     side = model.config.max_side if max_side is None else max_side
-    cache = ScoreCache(Path(cache_file), native_term.model_identity(model.sha256), side, full_decode) if cache_file is not None else None
+    cache = ScoreCache(Path(cache_file), model.sha256, side, full_decode) if cache_file is not None else None
     try:
         rows = _Rows(list(discover(paths, recursive)), cache)
         yield from rows.ready()
