@@ -196,7 +196,7 @@ def tag(
     with guard(debug):
         root = _checked_paths(paths, culls_into_root=False)
         _refuse_unwritable("tag", root, None)
-        loaded = load_weights(scoring.weights)
+        loaded = load_weights(scoring)
         search = replace(face_options, faces=face_options.faces or bool(rejected & set(FACE_REASONS))).search()
         rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded, checks=checks or bool(rejected & set(CHECK_REASONS)),
                                   faces=search)
