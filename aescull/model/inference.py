@@ -88,7 +88,8 @@ def choose_runtime(runtime: str | None, weights: Path | None) -> str:
 
 def load_scoring_model(weights: str | os.PathLike[str] | None = None, runtime: str | None = None, threads: int | None = None) -> ScoringModel:
     """The bundled model (or ``weights``) on ``runtime`` (default: :func:`choose_runtime`), with
-    ``threads`` model threads (default: :data:`DEFAULT_THREADS`)."""
+    ``threads`` model threads (default: :data:`DEFAULT_THREADS` on ONNX Runtime; torch's thread
+    count is left as it is, as an API should)."""
     path = None if weights is None else Path(weights)
     if choose_runtime(runtime, path) == "onnx":
         from aescull.model.onnx_runtime import load_onnx
@@ -96,7 +97,7 @@ def load_scoring_model(weights: str | os.PathLike[str] | None = None, runtime: s
         return load_onnx(path, threads=threads or DEFAULT_THREADS)
     from aescull.model.torch_runtime import load_torch
 
-    return load_torch(path, threads=threads or DEFAULT_THREADS)
+    return load_torch(path, threads=threads)
 
 
 def _infer(network: Network, batch: np.ndarray) -> list[float]:

@@ -20,9 +20,10 @@ from aescull.model.inference import Network
 log = logging.getLogger("aescull")
 
 
-def load_torch(path: Path | None, threads: int) -> LoadedModel:
-    """The checkpoint (default: the bundled one), torch set to ``threads`` intra-op threads."""
-    torch.set_num_threads(threads)
+def load_torch(path: Path | None, threads: int | None) -> LoadedModel:
+    """The checkpoint (default: the bundled one); torch set to ``threads`` intra-op threads if given."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     return load_model(path)
 
 
