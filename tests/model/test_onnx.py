@@ -143,3 +143,23 @@ def test_a_damaged_shipped_onnx_is_refused(tmp_path: Path) -> None:
     copy.write_bytes(SHIPPED_ONNX.read_bytes()[:-1] + b"\0")
     with pytest.raises(WeightsError, match="sha256"):
         load_onnx(copy, expected_sha256=load_onnx().sha256)
+
+
+@needs_onnx
+def test_batch_scorer_sent_to_a_worker_scores_as_the_local_engine(tmp_path: Path) -> None:
+    """Ray pickles the model to each actor: the ONNX model travels without its session and makes one there."""
+    import pickle
+
+    import numpy as np
+
+    from aescull.model.inference import load_scoring_model
+    from aescull.pipeline.batch import Scorer
+
+    folder = fixed_photos(tmp_path / "photos")
+    model = load_scoring_model(runtime="onnx")
+    local = {record.path.name: record.score for record in score_paths([folder], model=model)}
+    paths = sorted(folder.iterdir())
+    scorer = Scorer(pickle.loads(pickle.dumps(model)), threads=1)
+    batch = {"path": np.array([str(path) for path in paths], dtype=object), "bytes": np.array([path.read_bytes() for path in paths], dtype=object)}
+    columns = scorer(batch)
+    assert {Path(path).name: score for path, score in zip(columns["path"], columns["score"])} == local
