@@ -163,3 +163,23 @@ def test_batch_scorer_sent_to_a_worker_scores_as_the_local_engine(tmp_path: Path
     batch = {"path": np.array([str(path) for path in paths], dtype=object), "bytes": np.array([path.read_bytes() for path in paths], dtype=object)}
     columns = scorer(batch)
     assert {Path(path).name: score for path, score in zip(columns["path"], columns["score"])} == local
+
+
+def test_export_command_turns_a_checkpoint_into_an_onnx_file_that_scores_alike(tmp_path: Path, plumbing_weights: Path) -> None:
+    """After a retrain: ``python -m training.export_onnx`` on the new checkpoint, then ``--weights FILE.onnx`` scores as the checkpoint."""
+    pytest.importorskip("onnxscript", reason="the export extra exports")
+    exported = tmp_path / "plumbing.onnx"
+    done = subprocess.run([sys.executable, "-m", "training.export_onnx", "--checkpoint", str(plumbing_weights), "--output", str(exported)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600, env=subprocess_env(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sha256" in done.stdout and exported.is_file()
+    folder = fixed_photos(tmp_path / "photos")
+    outputs = {}
+    for weights in (exported, plumbing_weights):
+        code, out, err = invoke(["score", str(folder), "--no-cache", "-f", "jsonl"], weights=weights)
+        assert code == 0, err
+        outputs[weights.suffix] = [json.loads(line) for line in out.splitlines()]
+    for onnx_row, torch_row in zip(outputs[".onnx"], outputs[".pt"], strict=True):
+        assert onnx_row["path"] == torch_row["path"] and onnx_row["error"] == torch_row["error"]
+        if torch_row["score"] is not None:
+            assert abs(onnx_row["score"] - torch_row["score"]) <= AGREEMENT + 1e-9
