@@ -1,4 +1,4 @@
-"""Put the trained weights, the face model, and their notices inside the wheel.
+"""Put the trained weights (checkpoint and ONNX export), the face model, and their notices inside the wheel.
 
 An installed ``aescull`` must work from any folder, offline: a wheel built without the weights
 would install a tool that cannot score, so a missing file fails the build.
@@ -12,6 +12,8 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 SHIPPED = {
     Path("weights") / "aescull-spp.pt": "aescull/_weights/aescull-spp.pt",
+    # The same network exported for ONNX Runtime (python -m training.export_onnx), the default runtime.
+    Path("weights") / "aescull-spp.onnx": "aescull/_weights/aescull-spp.onnx",
     Path("weights") / "README_LIVE_ChallengeDB.txt": "aescull/_weights/README_LIVE_ChallengeDB.txt",
     # The MediaPipe face model of the optional extra aescull[faces] (Apache-2.0), with its notice and licence.
     Path("weights") / "face_landmarker.task": "aescull/_weights/face_landmarker.task",

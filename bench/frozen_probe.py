@@ -69,7 +69,7 @@ def frozen_features(data: Path, names: list[str], max_side: int) -> tuple[np.nda
     model.trunk.load_state_dict(imagenet_trunk_state())
     pooled, taps = [], []
     for name in names:
-        activations, statistics = model.frozen_part(decode(data / "images" / name, max_side).pixels[None], BLOCKS)
+        activations, statistics = model.frozen_part(torch.from_numpy(decode(data / "images" / name, max_side).pixels[None]), BLOCKS)
         pooled.append(model.trunk.last_conv(activations).mean((2, 3))[0].double().numpy())
         taps.append([s[0].double().numpy() for s in statistics])
     return np.stack(pooled), taps

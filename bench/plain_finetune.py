@@ -95,8 +95,8 @@ def main() -> None:
     names, mos = read_labels(args.data)
     targets = torch.tensor(mos / 100.0, dtype=torch.float32)
     paths = [args.data / "images" / name for name in names]
-    native = [decode(path, 0).pixels for path in paths]  # crops at the photo's own pixel scale
-    photos = [pixels if max(pixels.shape) <= PLAIN.max_side else decode(path, PLAIN.max_side).pixels for pixels, path in zip(native, paths)]
+    native = [torch.from_numpy(decode(path, 0).pixels) for path in paths]  # crops at the photo's own pixel scale
+    photos = [pixels if max(pixels.shape) <= PLAIN.max_side else torch.from_numpy(decode(path, PLAIN.max_side).pixels) for pixels, path in zip(native, paths)]
     folds = fold_indices(len(names), 5, TrainConfig.seed)
     for fold in (int(f) for f in args.folds.split(",")):
         val_idx, train_idx, good_line = fold_split(mos, folds, fold)

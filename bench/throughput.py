@@ -1,13 +1,19 @@
 """Throughput, memory and cache benchmark: aescull's pipeline against a naive baseline.
 
     nice -n 19 python -m bench.throughput [--photos ../shared/data/photos] [--big 12] [--rounds 2]
-                                          [--work DIR] [--sweep] [--only photos,24mp,100mp,cache,startup]
+                                          [--work DIR] [--sweep] [--only engines,photos,24mp,100mp,cache,startup]
 
-What it runs, each configuration in its own child process (forked from a parent that has
-imported torch but never run it, as a freshly started CLI would be), so every peak RSS is that
-configuration's own:
+- engines: whole processes, interleaved round by round (order reversed every other round): the
+  decode floor (Pillow opening every JPEG in draft mode and scaling it to 512 px on 2 threads,
+  nothing else), then ``aescull score``, ``aescull score --checks`` and a one-photo ``aescull
+  score`` on each runtime (torch, ONNX Runtime): wall and CPU seconds, time to the first row,
+  peak RSS, and the ratios the targets are stated in (score / floor, --checks / score).
 
-- ours: ``score_paths`` with the CLI's default settings (torch threads set as the CLI sets
+The rest runs each configuration in its own child process (forked from a parent that has
+imported torch but never run it), so every peak RSS is that configuration's own (torch's imports
+included, whatever the runtime):
+
+- ours, on each runtime: ``score_paths`` with the CLI's default settings (torch threads set as the CLI sets
   them), no score cache, rows written as CSV; per stage
   (discover, decode, model, write) the seconds spent, end-to-end images/s, CPU seconds, peak RSS.
   Decode and model overlap, so their seconds add up to more than the end-to-end time.
@@ -159,24 +165,50 @@ def _discover_seconds(folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_ours(folder: Path, out: Path, options: dict) -> dict:
-    """The CLI's default settings unless ``options`` says otherwise (batch_size, workers, threads, full_decode)."""
-    import threading
+class _TimedModel:
+    """The loaded model, with the time spent preparing and running its network counted."""
 
-    import torch
+    def __init__(self, loaded: object, spent: dict) -> None:
+        self.loaded, self.spent = loaded, spent
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.loaded, name)
+
+    def network(self, threads: int | None = None) -> Callable:
+        spent = self.spent
+        wall, cpu = time.perf_counter(), time.thread_time()
+        network = self.loaded.network(threads)  # type: ignore[attr-defined]
+        spent["setup"] += time.perf_counter() - wall
+        spent["setup_cpu"] += time.thread_time() - cpu
+
+        def forward(batch: object) -> object:
+            started = time.perf_counter()
+            try:
+                return network(batch)
+            finally:
+                spent["model"] += time.perf_counter() - started
+
+        return forward
+
+
+def run_ours(folder: Path, out: Path, options: dict) -> dict:
+    """The CLI's default settings unless ``options`` says otherwise (runtime, batch_size, workers, threads, full_decode)."""
+    import threading
 
     from aescull.model import inference
     from aescull.pipeline import local as scoring
-    from aescull.model.checkpoint import load_model
     from aescull.rows.write import open_writer
 
-    torch.set_num_threads(options.get("threads", inference.DEFAULT_THREADS))  # as the CLI does
-    loaded = load_model()
+    runtime = inference.choose_runtime(options.get("runtime"), None)
+    threads = options.get("threads", inference.DEFAULT_THREADS)  # as the CLI does
+    spent = {"decode": 0.0, "decode_cpu": 0.0, "model": 0.0, "write": 0.0, "setup": 0.0, "setup_cpu": 0.0}
+    wall, cpu = time.perf_counter(), time.thread_time()
+    loaded = inference.load_scoring_model(runtime=runtime, threads=threads)
+    load_s, load_cpu_s = time.perf_counter() - wall, time.thread_time() - cpu
     rss_loaded = _rss_mb()
     discover_s = _discover_seconds(folder)
     lock = threading.Lock()
-    spent = {"decode": 0.0, "decode_cpu": 0.0, "model": 0.0, "write": 0.0, "setup": 0.0, "setup_cpu": 0.0}
-    real_decode, real_network = scoring.decode, scoring.inference_network
+    real_decode = scoring.decode
 
     def timed_decode(*args: object) -> object:
         wall, cpu = time.perf_counter(), time.thread_time()
@@ -187,29 +219,13 @@ def run_ours(folder: Path, out: Path, options: dict) -> dict:
                 spent["decode"] += time.perf_counter() - wall
                 spent["decode_cpu"] += time.thread_time() - cpu
 
-    def timed_network(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-        wall, cpu = time.perf_counter(), time.thread_time()
-        network = real_network(model)
-        spent["setup"] += time.perf_counter() - wall
-        spent["setup_cpu"] += time.thread_time() - cpu
-
-        def forward(batch: torch.Tensor) -> torch.Tensor:
-            started = time.perf_counter()
-            try:
-                return network(batch)
-            finally:
-                spent["model"] += time.perf_counter() - started
-
-        return forward
-
     scoring.decode = timed_decode  # type: ignore[assignment]
-    scoring.inference_network = timed_network  # type: ignore[assignment]
-    kwargs = {key: options[key] for key in ("batch_size", "workers", "full_decode") if key in options}
+    kwargs = {key: options[key] for key in ("batch_size", "workers", "full_decode", "checks") if key in options}
     scores: dict[str, float | None] = {}
     cpu, wall = _cpu(), time.perf_counter()
     with open(out, "w", newline="") as stream:
         writer = open_writer("csv", stream)
-        for record in scoring.score_paths([folder], model=loaded, **kwargs):
+        for record in scoring.score_paths([folder], model=_TimedModel(loaded, spent), **kwargs):  # type: ignore[arg-type]
             started = time.perf_counter()
             writer.write(record)
             spent["write"] += time.perf_counter() - started
@@ -217,9 +233,9 @@ def run_ours(folder: Path, out: Path, options: dict) -> dict:
         writer.close()
     return {
         "n": len(scores), "failed": sum(score is None for score in scores.values()),
-        "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu, "discover_s": discover_s,
+        "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu, "discover_s": discover_s, "load_s": load_s, "load_cpu_s": load_cpu_s,
         **{f"{stage}_s": seconds for stage, seconds in spent.items()},
-        "rss_loaded_mb": rss_loaded, "threads": torch.get_num_threads(), "scores": scores,
+        "rss_loaded_mb": rss_loaded, "threads": threads, "scores": scores, "runtime": runtime,
         "batch_size": kwargs.get("batch_size", inference.DEFAULT_BATCH_SIZE), "workers": kwargs.get("workers", scoring.DEFAULT_WORKERS),
     }
 
@@ -269,17 +285,15 @@ def run_baseline(folder: Path, out: Path) -> dict:
 
 
 def run_floor(folder: Path, sizes: list[int]) -> dict:
-    """Per image: draft decode alone, aescull's decode, and the model alone (no overlap)."""
-    import torch
+    """Per image: draft decode alone, aescull's decode, and the model alone on each runtime (no overlap)."""
+    import numpy as np
 
     from aescull.pipeline.decode import decode, working_size
-    from aescull.model.inference import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, inference_network
-    from aescull.model.checkpoint import load_model
+    from aescull.model.inference import DEFAULT_BATCH_SIZE, DEFAULT_THREADS, RUNTIMES, load_scoring_model, onnx_available
 
-    torch.set_num_threads(DEFAULT_THREADS)
-    loaded = load_model()
-    network = inference_network(loaded.model)
-    side = loaded.config.max_side
+    runtimes = [runtime for runtime in RUNTIMES if runtime != "onnx" or onnx_available()]
+    networks = {runtime: load_scoring_model(runtime=runtime, threads=DEFAULT_THREADS) for runtime in runtimes}
+    side = networks[runtimes[0]].config.max_side
     files = [path for path in sorted(folder.iterdir()) if path.suffix.lower() in (".jpg", ".jpeg")]
     draft_ms, draft_cpu_ms, ours_ms, ours_cpu_ms = [], [], [], []
     for path in files:
@@ -293,25 +307,33 @@ def run_floor(folder: Path, sizes: list[int]) -> dict:
         decode(path, side)
         ours_ms.append(1000 * (time.perf_counter() - started))
         ours_cpu_ms.append(1000 * (time.thread_time() - cpu))
-    model_ms = {}
+    model_ms: dict[str, dict] = {runtime: {} for runtime in runtimes}
     for size in sizes:
         photos = [decode(path, size).pixels for path in files]
         shape = statistics.mode(tuple(photo.shape) for photo in photos)
         same_shape = [photo for photo in photos if tuple(photo.shape) == shape]
-        batch = torch.stack((same_shape * DEFAULT_BATCH_SIZE)[:DEFAULT_BATCH_SIZE]).contiguous(memory_format=torch.channels_last)
-        times, cpu_times = [], []
-        with torch.inference_mode():
+        batch = np.stack((same_shape * DEFAULT_BATCH_SIZE)[:DEFAULT_BATCH_SIZE])
+        for runtime, loaded in networks.items():  # interleaved rounds: a shared machine's speed drifts
+            model_ms[runtime][size] = {"times": [], "cpu_times": [], "shape": list(shape)}
+        for runtime, loaded in networks.items():
+            network = loaded.network()
             network(batch)
             network(batch)
-            for _ in range(9):
+            model_ms[runtime][size]["network"] = network
+        for _ in range(9):
+            for runtime in runtimes:
+                entry = model_ms[runtime][size]
                 started, cpu = time.perf_counter(), _cpu()
-                network(batch)
-                times.append(1000 * (time.perf_counter() - started) / len(batch))
-                cpu_times.append(1000 * (_cpu() - cpu) / len(batch))
-        model_ms[size] = {"ms": statistics.median(times), "cpu_ms": statistics.median(cpu_times), "shape": list(shape)}
+                entry["network"](batch)
+                entry["times"].append(1000 * (time.perf_counter() - started) / len(batch))
+                entry["cpu_times"].append(1000 * (_cpu() - cpu) / len(batch))
+        for runtime in runtimes:
+            entry = model_ms[runtime][size]
+            model_ms[runtime][size] = {"ms": statistics.median(entry["times"]), "cpu_ms": statistics.median(entry["cpu_times"]),
+                                       "shape": entry["shape"]}
     return {"draft_ms": statistics.median(draft_ms), "draft_cpu_ms": statistics.median(draft_cpu_ms),
             "decode_ms": statistics.median(ours_ms), "decode_cpu_ms": statistics.median(ours_cpu_ms), "model": model_ms,
-            "side": side, "batch": DEFAULT_BATCH_SIZE, "threads": torch.get_num_threads()}
+            "side": side, "batch": DEFAULT_BATCH_SIZE, "threads": DEFAULT_THREADS}
 
 
 def run_warm_cache(folder: Path, cache_file: Path, out: Path) -> dict:
@@ -320,10 +342,10 @@ def run_warm_cache(folder: Path, cache_file: Path, out: Path) -> dict:
     from aescull.pipeline.discover import discover
     from aescull.pipeline.local import score_paths
     from aescull.pipeline.pairing import _file_key
-    from aescull.model.checkpoint import load_model
+    from aescull.model.inference import load_scoring_model
     from aescull.rows.write import open_writer
 
-    loaded = load_model()
+    loaded = load_scoring_model()
     cache_file.unlink(missing_ok=True)
     with ScoreCache(cache_file, loaded.sha256, loaded.config.max_side) as cache:
         cache.put_many((_file_key(c.path), CachedScore(0.5, *SMALL_SIZE, None, None)) for c in discover([folder]))
@@ -369,48 +391,47 @@ def _row(label: str, result: dict) -> str:
 
 HEADER = (f"{'':<14} {'discover':>8} {'decode':>8} {'model':>8} {'write':>8} {'setup':>8} | {'e2e s':>8} {'img/s*':>7} | "
           f"{'cpu s':>8} {'img/cpu-s*':>7} | {'RSS MB':>6}")
-FOOTNOTE = ("seconds per stage (decode summed over its threads, so stages overlap); setup: folding batch norms, once per run; "
-            "* without the setup")
+FOOTNOTE = ("seconds per stage (decode summed over its threads, so stages overlap); setup: preparing the network once per run "
+            "(torch: folding batch norms; ONNX Runtime builds its session at model load); * without the setup")
 
 
 def compare(title: str, folder: Path, rounds: int, work: Path, sizes: list[int]) -> None:
-    print(f"\n== {title}: {folder} ==", flush=True)
-    ours, base = [], []
+    from aescull.model.inference import RUNTIMES, onnx_available
+
+    runtimes = [runtime for runtime in RUNTIMES if runtime != "onnx" or onnx_available()]
+    print(f"\n== {title}: {folder} (in-process, per stage) ==", flush=True)
+    ours: dict[str, list[dict]] = {runtime: [] for runtime in runtimes}
+    base = []
     print(FOOTNOTE)
     print(HEADER)
     for index in range(rounds):
-        ours.append(in_child(run_ours, folder, work / "ours.csv", {}))
-        print(_row(f"ours #{index + 1}", ours[-1]), flush=True)
+        for runtime in runtimes:
+            ours[runtime].append(in_child(run_ours, folder, work / "ours.csv", {"runtime": runtime}))
+            print(_row(f"{runtime} #{index + 1}", ours[runtime][-1]), flush=True)
         base.append(in_child(run_baseline, folder, work / "baseline.csv"))
         print(_row(f"baseline #{index + 1}", base[-1]), flush=True)
-    n = ours[0]["n"]
-    median = {key: statistics.median(run[key] for run in ours) for key in ("model_s", "decode_s")}
-    ours_wall = statistics.median(_steady(run)[0] for run in ours)
-    base_wall = statistics.median(_steady(run)[0] for run in base)
-    print(f"ours: {n} images ({ours[0]['failed']} failed), batch {ours[0]['batch_size']}, workers {ours[0]['workers']}, "
-          f"torch threads {ours[0]['threads']}; stage images/s: decode {n / (median['decode_s'] or 1):.2f} (summed over threads), "
-          f"model {n / (median['model_s'] or 1):.2f}")
-    wall_ratios = [_steady(b)[0] / _steady(o)[0] for o, b in zip(ours, base)]
-    cpu_ratios = [_steady(b)[1] / _steady(o)[1] for o, b in zip(ours, base)]
-    print(f"median end-to-end*: ours {n / ours_wall:.2f} img/s, baseline {n / base_wall:.2f} img/s; "
-          f"setup (once per run) {statistics.median(run['setup_s'] for run in ours):.2f} s wall, "
-          f"{statistics.median(run['setup_cpu_s'] for run in ours):.2f} s CPU")
-    print(f"ours/baseline speed per round* (wall): {', '.join(f'{r:.2f}x' for r in wall_ratios)}; median {statistics.median(wall_ratios):.2f}x")
-    print(f"ours/baseline work per round* (CPU):  {', '.join(f'{r:.2f}x' for r in cpu_ratios)}; median {statistics.median(cpu_ratios):.2f}x")
-    print(f"scores, ours vs baseline at the same working size: {_score_gap(ours[0], base[0])}")
-    full = in_child(run_ours, folder, work / "ours-full.csv", {"full_decode": True})
-    print(_row("--full-decode", full), flush=True)
-    print(f"scores, ours --full-decode vs baseline: {_score_gap(full, base[0])}; its speed: "
-          f"{_steady(base[-1])[0] / _steady(full)[0]:.2f}x the baseline by wall, {_steady(base[-1])[1] / _steady(full)[1]:.2f}x by CPU "
-          f"(against the last baseline round)")
+    for runtime, runs in ours.items():
+        n = runs[0]["n"]
+        median = {key: statistics.median(run[key] for run in runs) for key in ("model_s", "decode_s", "load_s")}
+        wall_ratios = [_steady(b)[0] / _steady(o)[0] for o, b in zip(runs, base)]
+        print(f"{runtime}: {n} images ({runs[0]['failed']} failed), batch {runs[0]['batch_size']}, workers {runs[0]['workers']}, "
+              f"model threads {runs[0]['threads']}; model load {median['load_s']:.2f} s; stage images/s: decode "
+              f"{n / (median['decode_s'] or 1):.2f} (summed over threads), model {n / (median['model_s'] or 1):.2f}; "
+              f"end-to-end* {n / statistics.median(_steady(run)[0] for run in runs):.2f} img/s, "
+              f"{statistics.median(wall_ratios):.2f}x the baseline")
+    if len(runtimes) == 2:
+        print(f"scores, onnx vs torch: {_score_gap(ours['onnx'][0], ours['torch'][0])}")
+    print(f"scores, {runtimes[0]} vs baseline at the same working size: {_score_gap(ours[runtimes[0]][0], base[0])}")
     floor = in_child(run_floor, folder, sizes)
-    side, model = floor["side"], floor["model"][str(floor["side"])]
+    side = floor["side"]
     print(f"per image, alone in one process (wall / CPU ms): draft decode floor {floor['draft_ms']:.1f} / {floor['draft_cpu_ms']:.1f}, "
-          f"aescull decode {floor['decode_ms']:.1f} / {floor['decode_cpu_ms']:.1f}, model at {side} px {model['ms']:.1f} / {model['cpu_ms']:.1f} "
-          f"(batch {floor['batch']}, {floor['threads']} threads): model = {model['ms'] / floor['draft_ms']:.2f}x the floor by wall, "
-          f"{model['cpu_ms'] / floor['draft_cpu_ms']:.2f}x by CPU")
-    print("model per image by working size (wall / CPU ms): "
-          + ", ".join(f"{size} px {m['ms']:.1f} / {m['cpu_ms']:.1f} ({m['shape'][2]}x{m['shape'][1]})" for size, m in floor["model"].items()))
+          f"aescull decode {floor['decode_ms']:.1f} / {floor['decode_cpu_ms']:.1f}; model (batch {floor['batch']}, "
+          f"{floor['threads']} threads, interleaved) by working size: ")
+    for runtime, by_size in floor["model"].items():
+        model = by_size[str(side)]
+        print(f"  {runtime:<5} " + ", ".join(f"{size} px {m['ms']:.1f} / {m['cpu_ms']:.1f} ({m['shape'][2]}x{m['shape'][1]})"
+                                           for size, m in by_size.items())
+              + f"; at {side} px {model['ms'] / floor['draft_ms']:.2f}x the floor by wall")
 
 
 def _score_gap(ours: dict, base: dict) -> str:
@@ -448,6 +469,76 @@ def warm_cache(folder: Path, work: Path) -> None:
         print(command["stderr"])
 
 
+# The decode floor as a whole process: Pillow opens every JPEG in draft mode and scales it to the
+# working size on 2 threads, nothing else (no EXIF, no model, no output).
+FLOOR_SCRIPT = """
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from PIL import Image
+def one(path):
+    with Image.open(path) as image:
+        scale = min(1.0, 512 / max(image.size))
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image.draft("RGB", size)
+        image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+paths = sorted(p for p in Path(sys.argv[1]).iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+with ThreadPoolExecutor(2) as pool:
+    list(pool.map(one, paths))
+"""
+
+
+def run_process(command: list[str]) -> dict:
+    """A whole process: wall and CPU seconds, peak RSS, and when its first row (second stdout line) came."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    first_row = None
+    for index, _ in enumerate(process.stdout):
+        if index == 1:
+            first_row = time.perf_counter() - started
+    _, status, usage = os.wait4(process.pid, 0)
+    return {"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+            "first_row_s": first_row, "rc": os.waitstatus_to_exitcode(status)}
+
+
+def engines(folder: Path, rounds: int) -> None:
+    """The floor, the torch runtime and the ONNX runtime as whole processes, interleaved round by round."""
+    from aescull.model.inference import RUNTIMES, onnx_available
+
+    runtimes = [runtime for runtime in RUNTIMES if runtime != "onnx" or onnx_available()]
+    one = _jpegs(folder)[0]
+    score = [sys.executable, "-m", "aescull", "score", "--no-cache", "-q"]
+    configs = {"floor": [sys.executable, "-c", FLOOR_SCRIPT, str(folder)]}
+    for runtime in runtimes:
+        configs[f"{runtime} score"] = [*score, "--runtime", runtime, str(folder)]
+        configs[f"{runtime} --checks"] = [*score, "--runtime", runtime, "--checks", str(folder)]
+        configs[f"{runtime} 1 photo"] = [*score, "--runtime", runtime, str(one)]
+    print(f"\n== whole processes, interleaved ({rounds} rounds): {folder}, {len(_jpegs(folder))} JPEGs; one photo: {one.name}; "
+          f"peak RSS counts from the spawning parent's {_rss_mb():.0f} MB ==")
+    print(f"{'':<16} {'wall s':>7} {'cpu s':>7} {'1st row s':>9} {'RSS MB':>7}")
+    results: dict[str, list[dict]] = {name: [] for name in configs}
+    for index in range(rounds):
+        names = list(configs) if index % 2 == 0 else list(reversed(configs))
+        for name in names:
+            result = run_process(configs[name])
+            results[name].append(result)
+            first = f"{result['first_row_s']:9.2f}" if result["first_row_s"] is not None else f"{'-':>9}"
+            print(f"{name + ' #' + str(index + 1):<16} {result['wall_s']:7.2f} {result['cpu_s']:7.2f} {first} {result['rss_mb']:7.0f}"
+                  + ("" if result["rc"] == 0 else f"  rc {result['rc']}"), flush=True)
+    median = {name: {key: statistics.median(run[key] for run in runs if run[key] is not None) for key in ("wall_s", "cpu_s", "rss_mb")}
+              for name, runs in results.items()}
+    floor = median["floor"]["wall_s"]
+    print("medians: " + ", ".join(f"{name} {m['wall_s']:.2f} s / {m['cpu_s']:.2f} CPU s / {m['rss_mb']:.0f} MB" for name, m in median.items()))
+    for runtime in runtimes:
+        ratios = [s["wall_s"] / f["wall_s"] for s, f in zip(results[f"{runtime} score"], results["floor"])]
+        checks = [c["wall_s"] / s["wall_s"] for c, s in zip(results[f"{runtime} --checks"], results[f"{runtime} score"])]
+        first = statistics.median(run["first_row_s"] for run in results[f"{runtime} 1 photo"])
+        print(f"{runtime}: score {median[f'{runtime} score']['wall_s'] / floor:.2f}x the floor (per round: "
+              f"{', '.join(f'{r:.2f}x' for r in ratios)}), --checks {statistics.median(checks):.2f}x score, "
+              f"first row of one photo {first:.2f} s")
+
+
 def startup() -> None:
     print("\n== start-up ==")
     for args in (["--version"], ["--help"], ["score", "--help"]):
@@ -462,7 +553,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=12, help="how many 24-MP JPEGs to generate")
     parser.add_argument("--rounds", type=int, default=2, help="ours/baseline pairs per folder")
     parser.add_argument("--work", type=Path, help="keep generated inputs here (default: a temporary folder)")
-    parser.add_argument("--only", default="photos,24mp,100mp,cache,startup")
+    parser.add_argument("--only", default="engines,photos,24mp,100mp,cache,startup")
     parser.add_argument("--sizes", default="512,384", help="working sizes for the model-alone timing (the model's own first)")
     parser.add_argument("--sweep", action="store_true", help="also time batch sizes, workers and torch threads on the 24-MP set")
     args = parser.parse_args()
@@ -474,11 +565,14 @@ def main() -> None:
         folders = {name: Path(folder) for name, folder in in_child(prepare, args.photos, work, args.big).items() if name != "peak_rss_mb"}
         print(f"inputs ready in {time.perf_counter() - started:.0f} s under {work}; load average {os.getloadavg()}, "
               f"nice {os.nice(0)}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}", flush=True)
-        import torch  # the children are forked from here, so each starts as an aescull process would
+        if "engines" in parts:  # before torch is imported here: Linux counts a child's peak RSS from before its exec
+            engines(args.photos, args.rounds)
+        import torch  # the in-process children are forked from here, so each starts as an aescull process would
 
         import aescull.pipeline.local  # noqa: F401  (imported once, before the forks)
 
-        print(f"torch {torch.__version__}, default threads {torch.get_num_threads()}; parent RSS before the forks {_rss_mb():.0f} MB", flush=True)
+        print(f"torch {torch.__version__}, default threads {torch.get_num_threads()}; parent RSS before the forks {_rss_mb():.0f} MB "
+              "(in-process rows carry torch's imports whatever the runtime: the whole-process rows are the RSS to compare)", flush=True)
         if "photos" in parts:
             compare("photos", args.photos, args.rounds, work, sizes)
         if "24mp" in parts:

@@ -51,7 +51,7 @@ def main() -> None:
             val = folds[fold]
             fold_pred = []
             for index in val:
-                pixels = decode(args.data / "images" / names[index], side).pixels[None]
+                pixels = torch.from_numpy(decode(args.data / "images" / names[index], side).pixels[None])
                 with torch.inference_mode():
                     started = time.perf_counter()
                     fold_pred.append(float(loaded.model(pixels)))

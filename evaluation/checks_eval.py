@@ -350,7 +350,7 @@ def cost_table(photos: Path, repeats: int = 5) -> list[str]:
         with Image.open(path) as image:
             native = image.convert("RGB")
         measuring = cpu_ms(lambda: checks.measure(native))
-        pixels = decode(path, 512).pixels.unsqueeze(0)
+        pixels = torch.from_numpy(decode(path, 512).pixels[None])
         with torch.inference_mode():
             inference = cpu_ms(lambda: model(pixels))
     return [

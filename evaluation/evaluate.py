@@ -63,7 +63,7 @@ def degradation_pairs(loaded: LoadedModel, folder: Path, max_side: int, seed: in
     wins: dict[str, list[bool]] = {kind: [] for kind in degrade.KINDS}
     photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     for path in photos:
-        pixels = decode(path, max_side).pixels
+        pixels = torch.from_numpy(decode(path, max_side).pixels)
         original = Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))
         with torch.inference_mode():
             base = float(loaded.model(pixels[None]))

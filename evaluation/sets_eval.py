@@ -87,7 +87,7 @@ def _record(path: Path) -> ScoreRecord:
     photo = decode(path, max_side=512)
     info = photo.info
     return ScoreRecord(path, 0.5, info.width, info.height, taken=info.taken, camera=info.camera, size=1, mtime_ns=1,
-                       clues=set_clues(photo.pixels.numpy(), info.exposure))
+                       clues=set_clues(photo.pixels, info.exposure))
 
 
 def _outcome(kind: str, marked: Sequence[ScoreRecord]) -> str:

@@ -224,7 +224,7 @@ def tag(
     with guard(debug):
         root = _checked_paths(paths, culls_into_root=False)
         _refuse_unwritable("tag", root, None)
-        loaded = load_weights(scoring.weights)
+        loaded = load_weights(scoring)
         if verdict:
             faces = verdict_faces(face_options, quiet) if not face_options.faces else face_options.search()
             rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=True, faces=faces)

@@ -50,6 +50,11 @@ class Engine(str, Enum):
     ray = "ray"
 
 
+class Runtime(str, Enum):
+    onnx = "onnx"
+    torch = "torch"
+
+
 class SidecarStyle(str, Enum):
     ext = "ext"
     stem = "stem"
@@ -75,6 +80,15 @@ class ScoringOptions:
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, metavar="N", help="Photos of the same shape per model call [default: 1].")] = None
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, metavar="N", help="Decoding threads [default: CPU cores, at most 4].")] = None
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, metavar="N", help="Model threads [default: half the CPU cores].")] = None
+    runtime: Annotated[
+        Optional[Runtime],
+        typer.Option(
+            "--runtime", metavar="onnx|torch",
+            help="What runs the network: onnx (ONNX Runtime, the default where it is installed: faster, and no torch to start) "
+            "or torch; the scores agree within 1e-4 (docs/engines.md).",
+            show_default=False,
+        ),
+    ] = None
     cache: Annotated[
         Optional[Path], typer.Option("--cache", metavar="FILE", help="Score cache file (default: in the user cache folder).", dir_okay=False)
     ] = None

@@ -73,7 +73,7 @@ def review(
             check_writable("tag", root, None)
         except Refused as error:
             raise UsageError(str(error)) from None
-        loaded = load_weights(scoring.weights)
+        loaded = load_weights(scoring)
         images = Images(root, THUMBNAIL_SIDE, scoring.workers or DEFAULT_WORKERS)
         try:
             faces = verdict_faces(FaceOptions(), quiet) if verdict else None

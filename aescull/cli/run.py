@@ -19,16 +19,19 @@ from aescull.cli.options import Engine, FaceOptions, GroupingOptions, ScoringOpt
 
 if TYPE_CHECKING:
     from aescull.judge.faces import FaceSearch
-    from aescull.model.checkpoint import LoadedModel
+    from aescull.model.inference import ScoringModel
     from aescull.pipeline.local import ThumbnailCallback
     from aescull.rows.record import ScoreRecord
 
 
-def load_weights(weights: Path | None) -> LoadedModel:
-    from aescull.model.checkpoint import WeightsError, load_model
+def load_weights(scoring: ScoringOptions) -> ScoringModel:
+    """The model on the runtime ``--runtime`` and ``--weights`` ask for, with ``--threads`` model threads."""
+    from aescull.model.bundled import WeightsError
+    from aescull.model.inference import DEFAULT_THREADS, load_scoring_model
 
+    runtime = scoring.runtime.value if scoring.runtime is not None else None
     try:
-        return load_model(weights)
+        return load_scoring_model(scoring.weights, runtime, scoring.threads or DEFAULT_THREADS)
     except WeightsError as error:
         raise UsageError(str(error)) from error
 
@@ -38,7 +41,7 @@ def scored(
     scoring: ScoringOptions,
     *,
     quiet: bool,
-    loaded: LoadedModel | None = None,
+    loaded: ScoringModel | None = None,
     on_thumbnail: ThumbnailCallback | None = None,
     signatures: bool = False,
     checks: bool = False,
@@ -48,17 +51,13 @@ def scored(
     actors: int | None = None,
 ) -> Iterator[ScoreRecord]:
     """The rows of ``aescull score PATH...`` (default: the current folder), in discovery order."""
-    import torch
-
     if faces is not None:
         _faces_ready()
 
-    from aescull.model.inference import DEFAULT_THREADS
     from aescull.pipeline.cache import default_cache_path
     from aescull.pipeline.local import score_paths
 
-    torch.set_num_threads(scoring.threads or DEFAULT_THREADS)
-    loaded = loaded or load_weights(scoring.weights)
+    loaded = loaded or load_weights(scoring)
     cache_file = None if scoring.no_cache else (scoring.cache or default_cache_path())
     targets = [str(path) for path in (paths or [Path(".")])]
     if engine is Engine.ray:
@@ -122,7 +121,7 @@ def _with_progress(records: Iterator[ScoreRecord], total: int) -> Iterator[Score
 
 
 def _ray_records(
-    targets: list[str], loaded: LoadedModel, scoring: ScoringOptions, cache_file: Path | None, address: str | None, actors: int | None
+    targets: list[str], loaded: ScoringModel, scoring: ScoringOptions, cache_file: Path | None, address: str | None, actors: int | None
 ) -> Iterator[ScoreRecord]:
     """Ray is reached before any output, so a missing extra or a wrong --address exits 2 with no rows."""
     from aescull.model.inference import DEFAULT_BATCH_SIZE

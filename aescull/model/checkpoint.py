@@ -9,19 +9,16 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from aescull.fsutil import file_sha256
+from aescull.model.bundled import WEIGHTS_FILE, WEIGHTS_SHA256, WeightsError, bundled_path
 from aescull.model.network import ModelConfig, SPPNet
 
-WEIGHTS_FILE = "aescull-spp.pt"
-# The sha256 of the shipped weights; a mismatch means a corrupt or swapped file.
-WEIGHTS_SHA256 = "29a03720c006fb1bf8912ead905bba3f59747bfcf436413c7ab517886f72c7ee"
-
-
-class WeightsError(RuntimeError):
-    """The checkpoint is missing, corrupt, or not an aescull checkpoint."""
+if TYPE_CHECKING:
+    from aescull.model.inference import Network
 
 
 @dataclass(frozen=True)
@@ -42,14 +39,18 @@ class LoadedModel:
     def version(self) -> str:
         return str(self.meta.get("version", self.sha256[:12]))
 
+    def network(self, threads: int | None = None) -> Network:
+        """The folded network on torch (:func:`aescull.model.torch_runtime.inference_network`)."""
+        from aescull.model.torch_runtime import inference_network
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        return inference_network(self.model)
+
 
 def default_weights_path() -> Path:
-    """Where the bundled weights are, in a wheel install or in a source checkout."""
-    package_dir = Path(__file__).resolve().parent.parent  # aescull/
-    for candidate in (package_dir / "_weights" / WEIGHTS_FILE, package_dir.parent / "weights" / WEIGHTS_FILE):
-        if candidate.is_file():
-            return candidate
-    raise WeightsError(f"bundled weights {WEIGHTS_FILE} not found next to {package_dir}")
+    """Where the bundled checkpoint is, in a wheel install or in a source checkout."""
+    return bundled_path(WEIGHTS_FILE)
 
 
 def save_checkpoint(model: SPPNet, path: Path, meta: dict, half: bool = True) -> str:

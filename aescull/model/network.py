@@ -6,11 +6,11 @@ Pure ``nn.Module`` code, no I/O: the checkpoint format lives in :mod:`aescull.mo
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from aescull.model.config import ModelConfig
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) of EfficientNet-Lite0.
 LITE0_STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
@@ -27,43 +27,6 @@ TAP_NORM_EPS = 1e-5  # the taps' standardisation: (x - mean) / sqrt(variance + T
 # EfficientNet-Lite was trained on pixels scaled to [-1, 1]: (x - 127.5) / 128.
 PIXEL_MEAN = 0.5
 PIXEL_STD = 128.0 / 255.0
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild the network; stored inside every checkpoint."""
-
-    backbone: str = "efficientnet-lite0"
-    pyramid_bins: tuple[int, ...] = (1, 2, 4)
-    pooling: str = "avgmax"  # "avg", "max" or "avgmax" (both, concatenated)
-    reduce_channels: int = 128  # 0: pool the trunk's 1,280 channels as they are
-    hidden: int = 256  # 0: a linear head
-    layer_norm: bool = True  # on the pooled vector: its maxima and means on one scale
-    # MBConv blocks whose outputs' per-channel mean and spread feed a second, kernel head: blur,
-    # noise and exposure show in the statistics of early, fine-grained features. The score is
-    # (1 - tap_weight) x the pyramid head + tap_weight x the tap head.
-    taps: tuple[int, ...] = ()
-    tap_weight: float = 0.0
-    tap_support: int = 0  # training photos the kernel head compares a photo with
-    tap_gamma: float = 0.5  # kernel width: exp(-tap_gamma x mean squared standardised difference)
-    # 0, or the first block of a frozen copy of the trunk's blocks at their ImageNet weights, up
-    # to the last tap, run beside the fine-tuned ones only for the statistics of the taps there:
-    # ImageNet's own coarse features carry quality signal the fine-tuning keeps only in part.
-    tap_copy_from: int = 0
-    dropout: float = 0.2
-    max_side: int = 512  # default working size: longest side the photo is scaled down to
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        known = {name for name in cls.__dataclass_fields__}
-        values = {key: value for key, value in data.items() if key in known}
-        for name in ("pyramid_bins", "taps"):
-            if name in values:
-                values[name] = tuple(values[name])
-        return cls(**values)
 
 
 class MBConv(nn.Module):

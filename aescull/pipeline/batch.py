@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from aescull.pipeline.decode import DecodedPhoto, DecodeError, decode_bytes, read_photo_bytes
-from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, inference_network, score_batch, too_small
-from aescull.model.checkpoint import LoadedModel, load_model
+from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, ScoringModel, load_scoring_model, score_batch, too_small
 
 # Filled from the bytes; ``pair`` and ``mtime_ns`` are facts about the file system, not the
 # bytes, so they (like any other input column but ``bytes``) are carried through from the input.
@@ -30,7 +28,7 @@ SCORED_COLUMNS = ("path", "score", "width", "height", "taken", "camera", "error"
 class Scorer:
     """Callable over numpy batches; construct once per worker process, call once per batch.
 
-    ``threads`` sets torch's intra-op threads explicitly: engines pin OMP_NUM_THREADS to the
+    ``threads`` sets the model's intra-op threads explicitly: engines pin OMP_NUM_THREADS to the
     CPUs they reserved for the worker (Ray sets it to the actor's ``num_cpus``), which is not
     always what the worker should use. ``max_side`` defaults to the model's working size;
     ``full_decode`` as in :func:`aescull.score_paths`.
@@ -38,7 +36,7 @@ class Scorer:
 
     def __init__(
         self,
-        model: LoadedModel | None = None,
+        model: ScoringModel | None = None,
         *,
         weights: str | os.PathLike[str] | None = None,
         max_side: int | None = None,
@@ -46,10 +44,8 @@ class Scorer:
         threads: int | None = None,
         full_decode: bool = False,
     ) -> None:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        self.loaded = model if model is not None else load_model(weights)
-        self.network = inference_network(self.loaded.model)  # batch norms folded, as the local engine runs it
+        self.loaded = model if model is not None else load_scoring_model(weights, threads=threads)
+        self.network = self.loaded.network(threads)  # as the local engine runs it
         self.max_side = self.loaded.config.max_side if max_side is None else max_side
         self.batch_size = max(1, batch_size)
         self.draft = not full_decode

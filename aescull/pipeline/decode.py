@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from aescull.judge.checks import Checks, measure
@@ -91,7 +90,7 @@ class Thumbnail:
 @dataclass(frozen=True)
 class DecodedPhoto:
     info: PhotoInfo
-    pixels: torch.Tensor  # 3×H×W float32 in [0, 1], upright, at the working size
+    pixels: np.ndarray  # 3×H×W float32 in [0, 1], C-contiguous, upright, at the working size
     thumbnail: Thumbnail | None = None  # only when decode() was asked for one
     checks: Checks | None = None  # measured at native resolution, when asked for
     faces: tuple[Face, ...] | None = None  # found and measured at native resolution, when asked for
@@ -325,9 +324,10 @@ def _decode_source(
         thumbnail = make_thumbnail(upright, thumbnail_side) if thumbnail_side > 0 else None
         if upright.size != target:
             upright = upright.resize(target, Image.Resampling.LANCZOS)
-        pixels = torch.from_numpy(np.array(upright, dtype=np.uint8)).permute(2, 0, 1)
+        pixels = np.ascontiguousarray(np.asarray(upright, dtype=np.uint8).transpose(2, 0, 1), dtype=np.float32)
+    pixels /= 255.0
     info = PhotoInfo(width, height, exif.taken, exif.camera, exif.exposure)
-    return DecodedPhoto(info, pixels.float().div_(255.0), thumbnail, measured, found)
+    return DecodedPhoto(info, pixels, thumbnail, measured, found)
 
 
 def _native_rgb(source: Source, name: Path) -> Image.Image:

@@ -25,8 +25,7 @@ from aescull.pipeline.discover import Candidate, discover, is_raw
 from aescull.rows.record import ScoreRecord
 from aescull.judge.sets import SetClues, set_clues
 from aescull.judge.signatures import signature, signature_bytes, signature_from_bytes
-from aescull.model.checkpoint import LoadedModel, load_model
-from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, Network, inference_network, score_batch, too_small
+from aescull.model.inference import DEFAULT_BATCH_SIZE, MODEL_FAILED, Network, ScoringModel, load_scoring_model, score_batch, too_small
 from aescull.pipeline.pairing import PAIRED_JPEG_UNREAD, file_key_or_error, raw_row
 
 log = logging.getLogger("aescull")
@@ -56,7 +55,7 @@ class _Job:
 class _Pipeline:
     def __init__(
         self,
-        loaded: LoadedModel,
+        loaded: ScoringModel,
         max_side: int,
         batch_size: int,
         workers: int,
@@ -185,7 +184,7 @@ class _Pipeline:
         items = self.buckets.pop(shape)
         self.held -= len(items)
         if self.network is None:
-            self.network = inference_network(self.loaded.model)
+            self.network = self.loaded.network()
         scores = score_batch(self.network, [photo.pixels for _, photo in items])
         fresh: list[tuple[FileKey, CachedScore]] = []
         fresh_signatures: list[tuple[FileKey, bytes]] = []
@@ -197,7 +196,7 @@ class _Pipeline:
             if score is None:
                 self._finish(job, self._error_record(job, MODEL_FAILED))
                 continue
-            pixels = photo.pixels.numpy()
+            pixels = photo.pixels
             vector = signature(pixels)  # both cached even when not asked for: a later --groups run reads them
             clues = set_clues(pixels, info.exposure)
             record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks, found=photo.faces)
@@ -269,7 +268,7 @@ class _Pipeline:
 def score_paths(
     paths: Iterable[str | os.PathLike[str]],
     *,
-    model: LoadedModel | None = None,
+    model: ScoringModel | None = None,
     weights: str | os.PathLike[str] | None = None,
     max_side: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -285,8 +284,9 @@ def score_paths(
 ) -> Iterator[ScoreRecord]:
     """Score every photo under ``paths``; one record per file, in a stable order.
 
-    ``model`` (from :func:`aescull.load_model`) avoids reloading weights across calls; otherwise
-    ``weights`` names a checkpoint (default: the bundled one). ``max_side`` defaults to the
+    ``model`` (from :func:`aescull.load_scoring_model`, or :func:`aescull.load_model` for torch)
+    avoids reloading weights across calls; otherwise ``weights`` names a checkpoint or an ONNX
+    file (default: the bundled model, on ONNX Runtime where it is installed, else on torch). ``max_side`` defaults to the
     model's working size; 0 scores native pixels. ``cache_file`` enables the SQLite cache (the
     CLI passes the user cache folder by default; the API caches only when asked).
     ``on_thumbnail`` receives a JPEG thumbnail (longest side at most ``thumbnail_side``) of every
@@ -302,7 +302,7 @@ def score_paths(
     closed eyes, the softest face; :mod:`aescull.judge.faces`): it needs the ``faces`` extra
     (:class:`aescull.judge.faces.FacesUnavailable` otherwise) and shares the checks' full-size decode.
     """
-    loaded = model if model is not None else load_model(weights)
+    loaded = model if model is not None else load_scoring_model(weights)
     side = loaded.config.max_side if max_side is None else max_side
     face_models = ModelPool(max(1, workers)) if faces is not None else None  # before the walk: without the extra, fail at once
     cache = ScoreCache(Path(cache_file), loaded.sha256, side, full_decode) if cache_file is not None else None

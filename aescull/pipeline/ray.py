@@ -13,7 +13,7 @@ Traps this avoids, measured with Ray 2.60:
   the aspect ratio, and decoded pixels are ~20x bigger than JPEG bytes in the object store.
 - An actor pool holding every CPU starves the read tasks and the run never ends: the pool is
   capped below the cluster's CPUs (:func:`plan_resources`).
-- Ray sets OMP_NUM_THREADS to an actor's CPU count; the Scorer sets torch threads explicitly.
+- Ray sets OMP_NUM_THREADS to an actor's CPU count; the Scorer sets the model's threads explicitly.
 - A local Ray listens on every network interface by default; the one started here (no
   ``--address``) is kept on 127.0.0.1.
 """
@@ -32,10 +32,9 @@ import aescull
 from aescull.pipeline.batch import Scorer, read_files
 from aescull.pipeline.cache import CachedScore, FileKey, ScoreCache
 from aescull.pipeline.discover import Candidate, discover, is_raw
-from aescull.model.inference import DEFAULT_BATCH_SIZE
+from aescull.model.inference import DEFAULT_BATCH_SIZE, ScoringModel
 from aescull.pipeline.pairing import PAIRED_JPEG_UNREAD, file_key_or_error, raw_row
 from aescull.rows.record import ScoreRecord
-from aescull.model.checkpoint import LoadedModel
 
 log = logging.getLogger("aescull")
 
@@ -63,7 +62,7 @@ class ResourcePlan:
 def plan_resources(cluster_cpus: float, actors: int | None = None) -> ResourcePlan:
     """Size the actor pool so the read tasks always have CPU left to run on.
 
-    Each actor reserves one CPU (it runs one torch thread), and at least one CPU, or an eighth
+    Each actor reserves one CPU (it runs one model thread), and at least one CPU, or an eighth
     of the cluster, stays free for reads; ``actors`` can only lower the count. On a cluster of
     under two CPUs the one actor takes what the reads leave (3/4 of a single CPU).
     """
@@ -78,7 +77,7 @@ def plan_resources(cluster_cpus: float, actors: int | None = None) -> ResourcePl
 def score_paths_ray(
     paths: Iterable[str | os.PathLike[str]],
     *,
-    model: LoadedModel,
+    model: ScoringModel,
     max_side: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     recursive: bool = True,
@@ -184,7 +183,7 @@ class _Rows:
 
 
 def _cluster_batches(
-    jobs: list[tuple[int, str]], model: LoadedModel, max_side: int, batch_size: int, address: str | None, actors: int | None,
+    jobs: list[tuple[int, str]], model: ScoringModel, max_side: int, batch_size: int, address: str | None, actors: int | None,
     full_decode: bool,
 ) -> Iterator[list[dict[str, Any]]]:
     ray = connect(address)

@@ -35,7 +35,7 @@ def record_of(path: Path, score: float = 0.5) -> ScoreRecord:
     """The row scoring would give ``path``, its set clues included."""
     photo = decode(path, max_side=MAX_SIDE)
     info = photo.info
-    clues = set_clues(photo.pixels.numpy(), info.exposure)
+    clues = set_clues(photo.pixels, info.exposure)
     return ScoreRecord(path, score, info.width, info.height, taken=info.taken, camera=info.camera, size=1, mtime_ns=1, clues=clues)
 
 
@@ -172,7 +172,7 @@ def test_a_cached_score_without_clues_is_decoded_again_when_sets_are_wanted(tmp_
     cache = tmp_path / "cache.sqlite3"
     with ScoreCache(cache, plumbing_model.sha256, MAX_SIDE) as store:  # as left by a version without set clues
         store.put_many([(key, CachedScore(0.123, 480, 320, None, None))])
-        store.put_signatures([(key, signature_bytes(signature(decode(photo, MAX_SIDE).pixels.numpy())))])
+        store.put_signatures([(key, signature_bytes(signature(decode(photo, MAX_SIDE).pixels)))])
     first = next(score_paths([photo], model=plumbing_model, max_side=MAX_SIDE, cache_file=cache, signatures=True))
     assert not first.cached and first.clues is not None
     assert next(score_paths([photo], model=plumbing_model, max_side=MAX_SIDE, cache_file=cache, signatures=True)).cached

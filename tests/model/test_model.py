@@ -171,7 +171,7 @@ def shared_photos(count: int) -> list[Image.Image]:
     if not SHARED_PHOTOS.is_dir():
         pytest.skip("../shared/data/photos is not here")
     paths = sorted(SHARED_PHOTOS.glob("*.jpg"))[:count]
-    return [Image.fromarray((decode(p, 512).pixels.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)) for p in paths]
+    return [Image.fromarray((decode(p, 512).pixels.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8)) for p in paths]
 
 
 @needs_weights

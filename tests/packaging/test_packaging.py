@@ -69,8 +69,8 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
             str(python),
             "-c",
             (
-                "import aescull, aescull.model.checkpoint as w, aescull.judge.faces as f; "
-                "print(aescull.__file__); print(w.default_weights_path()); print(f.default_model_path())"
+                "import aescull, aescull.model.checkpoint as w, aescull.judge.faces as f, aescull.model.bundled as b; "
+                "print(aescull.__file__); print(w.default_weights_path()); print(f.default_model_path()); print(b.bundled_path(b.ONNX_FILE))"
             ),
         ],
         cwd=outside, env=env, capture_output=True, text=True, check=True, timeout=120,
@@ -79,6 +79,7 @@ def test_wheel_installs_and_scores_from_outside_the_repo(tmp_path: Path) -> None
     assert Path(where[1]) == Path(where[0]).parent / "_weights" / "aescull-spp.pt"
     shipped = Path(where[0]).parent / "_weights"
     assert Path(where[2]) == shipped / "face_landmarker.task"  # the faces extra's model, with its notice and licence
+    assert Path(where[3]) == shipped / "aescull-spp.onnx"  # the ONNX runtime's export of the checkpoint
     assert all((shipped / name).is_file() for name in ("NOTICE.face_landmarker.txt", "LICENSE.Apache-2.0.txt"))
     assets = [Path(where[0]).parent / "report" / name for name in ("page.css", "page.js")]  # the report's page needs them
     assets += [Path(where[0]).parent / "review" / name for name in ("page.html", "review.css", "review.js")]  # and the review's

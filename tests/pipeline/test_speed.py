@@ -52,7 +52,7 @@ def test_big_jpeg_draft_decode_stays_close_to_a_full_decode(tmp_path: Path) -> N
     small = Image.fromarray(photo_pixels(600, 400, seed=2))
     path = tmp_path / "big.jpg"
     small.resize((2400, 1600), Image.Resampling.BICUBIC).save(path, quality=92)
-    fast = decode(path, max_side=256).pixels.mul(255).round().to(torch.int16)
+    fast = torch.from_numpy(decode(path, max_side=256).pixels).mul(255).round().to(torch.int16)
     with Image.open(path) as opened:
         full = opened.convert("RGB").resize((256, 171), Image.Resampling.LANCZOS)
     exact = torch.from_numpy(np.asarray(full, dtype=np.int16).copy()).permute(2, 0, 1)
