@@ -35,7 +35,7 @@ from aescull.cli.options import (
     VerdictOptions,
     takes,
 )
-from aescull.cli.run import load_weights, score_rows, verdict_faces
+from aescull.cli.run import load_weights, score_rows, verdict_rows
 from aescull.cli.streams import read_rows, rows_source, write_rows
 from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS
 
@@ -94,7 +94,6 @@ def cull(
     --reject blurry,dark culls the shots flagged for those reasons, alone or on top of --below/--bottom (a shot is culled when either picks it).
     """
     from aescull.judge.decide import CullRule, parse_bottom
-    from aescull.judge.verdict import judge_verdicts
     from aescull.library.plan import CULLED_FOLDER, library_root, plan_cull
     from aescull.rows.read import read_score_rows
 
@@ -146,9 +145,7 @@ def cull(
         if saved_rows is not None:
             rows, failed = saved_rows, 0
         elif by_verdict:
-            faces = verdict_faces(face_options, quiet) if not face_options.faces else face_options.search()
-            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, checks=True, faces=faces)
-            rows = judge_verdicts(rows, verdict_options.rules())
+            rows, failed = verdict_rows(paths, scoring, grouping, verdict_options, face_options, quiet=quiet)
         else:
             search = replace(face_options, faces=face_options.faces or needs_faces).search()  # --reject eyes-closed looks for faces
             rows, failed = score_rows(paths, scoring, grouping if keep_best is not None else None, sets=True, quiet=quiet, checks=checks,
@@ -212,7 +209,6 @@ def tag(
 
     With --verdict, the verdict of `aescull score --verdict` is written where editors read it (docs/verdict.md); a colour label set by someone else is left as it is.
     """
-    from aescull.judge.verdict import judge_verdicts
     from aescull.library.plan import plan_tag
 
     if not paths:
@@ -226,9 +222,7 @@ def tag(
         _refuse_unwritable("tag", root, None)
         loaded = load_weights(scoring)
         if verdict:
-            faces = verdict_faces(face_options, quiet) if not face_options.faces else face_options.search()
-            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=True, faces=faces)
-            rows = judge_verdicts(rows, verdict_options.rules())
+            rows, failed = verdict_rows(paths, scoring, grouping, verdict_options, face_options, quiet=quiet, loaded=loaded)
         else:
             search = replace(face_options, faces=face_options.faces or bool(rejected & set(FACE_REASONS))).search()
             rows, failed = score_rows(paths, scoring, quiet=quiet, loaded=loaded, checks=checks or bool(rejected & set(CHECK_REASONS)),

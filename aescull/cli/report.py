@@ -24,7 +24,7 @@ from aescull.cli.options import (
     VerdictOptions,
     takes,
 )
-from aescull.cli.run import judged, scored, verdict_faces
+from aescull.cli.run import face_search, judged, scored
 from aescull.cli.streams import read_rows, rows_source
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def report(
                 def keep(path: Path, thumbnail: Thumbnail) -> None:
                     writer.spool.add(str(path), thumbnail)
 
-                faces = verdict_faces(face_options, quiet) if verdict and not face_options.faces else face_options.search()
+                faces = face_search(face_options, verdict, quiet)
                 records = scored(paths, scoring, quiet=quiet, on_thumbnail=keep, checks=checks or verdict, faces=faces, signatures=verdict)
                 rows = [row_values(record) for record in (judged(records, grouping, verdict_options) if verdict else records)]
             tiles = ordered(tile_of(row) for row in rows)

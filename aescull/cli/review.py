@@ -29,7 +29,7 @@ from aescull.cli.options import (
     VerdictOptions,
     takes,
 )
-from aescull.cli.run import load_weights, score_rows, verdict_faces
+from aescull.cli.run import load_weights, score_rows, verdict_rows
 
 
 @takes(scoring=ScoringOptions, grouping=GroupingOptions, verdict_options=VerdictOptions)
@@ -76,13 +76,11 @@ def review(
         loaded = load_weights(scoring)
         images = Images(root, THUMBNAIL_SIDE, scoring.workers or DEFAULT_WORKERS)
         try:
-            faces = verdict_faces(FaceOptions(), quiet) if verdict else None
-            rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=checks or verdict, faces=faces,
-                                      on_thumbnail=images.keep)
             if verdict:
-                from aescull.judge.verdict import judge_verdicts
-
-                rows = judge_verdicts(rows, verdict_options.rules())
+                rows, failed = verdict_rows(paths, scoring, grouping, verdict_options, FaceOptions(), quiet=quiet, loaded=loaded,
+                                            on_thumbnail=images.keep)
+            else:
+                rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, loaded=loaded, checks=checks, on_thumbnail=images.keep)
             catalog = Catalog([row for row in rows if not is_inside(row.path, root / CULLED_FOLDER)], root)
             for path in catalog.outside:
                 warn(f"warning: {path}: its file lies outside {root} (a symbolic link); left out of the review")

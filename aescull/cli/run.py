@@ -145,9 +145,12 @@ def grouped(records: Iterable[ScoreRecord], grouping: GroupingOptions) -> list[S
     return mark_sets(group_records(list(records), grouping.burst_window, grouping.similarity, grouping.duplicates))
 
 
-def verdict_faces(face_options: FaceOptions, quiet: bool) -> FaceSearch | None:
-    """The verdict looks at faces when it can: with the extra installed, as if --faces were given;
-    without it, a note says what is left out, and the rest is judged as usual."""
+def face_search(face_options: FaceOptions, verdict: bool, quiet: bool) -> FaceSearch | None:
+    """The face search a run needs: that of --faces; with the verdict (and no --faces), the one
+    it looks with when the extra is installed, or, without the extra, none and a note saying what
+    is left out (the rest is judged as usual)."""
+    if face_options.faces or not verdict:
+        return face_options.search()
     from dataclasses import replace
 
     from aescull.judge.faces import FaceModelError, FacesUnavailable, check_ready
@@ -190,6 +193,18 @@ def score_rows(
             continue
         rows.append(record)
     return rows, failed
+
+
+def verdict_rows(
+    paths: list[Path], scoring: ScoringOptions, grouping: GroupingOptions, verdict: VerdictOptions, face_options: FaceOptions, *,
+    quiet: bool, **options: object,
+) -> tuple[list[ScoreRecord], int]:
+    """:func:`score_rows` for a command that acts on the verdict: checked, grouped, faces where the
+    extra is installed, and every shot judged."""
+    from aescull.judge.verdict import judge_verdicts
+
+    rows, failed = score_rows(paths, scoring, grouping, quiet=quiet, checks=True, faces=face_search(face_options, True, quiet), **options)
+    return judge_verdicts(rows, verdict.rules()), failed
 
 
 class Tally:

@@ -29,7 +29,7 @@ from aescull.cli.options import (
     VerdictOpt,
     takes,
 )
-from aescull.cli.run import Tally, grouped, judged, scored, verdict_faces
+from aescull.cli.run import Tally, face_search, grouped, judged, scored
 from aescull.cli.streams import output_format, write_rows
 
 ScoreFormatOpt = Annotated[
@@ -84,7 +84,7 @@ def score(
     started = time.monotonic()
     with guard(debug):
         tally = Tally()
-        faces = verdict_faces(face_options, quiet) if verdict and not face_options.faces else face_options.search()
+        faces = face_search(face_options, verdict, quiet)
         groups, checks = groups or verdict, checks or verdict
         records = scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks, faces=faces, engine=engine,
                          address=address, actors=actors)
@@ -127,7 +127,7 @@ def rank(
     started = time.monotonic()
     with guard(debug):
         tally = Tally()
-        faces = verdict_faces(face_options, quiet) if verdict and not face_options.faces else face_options.search()
+        faces = face_search(face_options, verdict, quiet)
         groups, checks = groups or verdict, checks or verdict
         records = list(tally.count(scored(paths, scoring, quiet=quiet, signatures=groups, checks=checks, faces=faces)))
         limit = top if top is not None else bottom
