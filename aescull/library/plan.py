@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,13 +123,19 @@ def _free_names(files: list[Path], stem: str, folder: Path, claimed: set[Path]) 
         suffix += 1
 
 
-def plan_sidecar(photo: Path, updates: dict[tuple[str, str], str], style: str = "ext") -> Operation | None:
+def plan_sidecar(
+    photo: Path, updates: dict[tuple[str, str], str], style: str = "ext",
+    from_previous: Callable[[bytes | None], dict[tuple[str, str], str]] | None = None,
+) -> Operation | None:
     """The merge of ``updates`` into the photo's sidecar; None when it already says exactly that.
+    ``from_previous`` adds the fields that depend on what the sidecar says now (read once, here).
 
     Raises :class:`aescull.library.xmp.SidecarError` for a sidecar that cannot be merged safely.
     """
     target = xmp.sidecar_path(photo, style)
     previous = target.read_bytes() if target.exists() else None
+    if from_previous is not None:
+        updates = {**from_previous(previous), **updates}
     content = xmp.merge(previous, updates)
     if content == previous:
         return None
@@ -261,7 +267,8 @@ def plan_tag(
     for row in best.values():
         assert row.score is not None
         if verdict:
-            _add_verdict(plan, row, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}, sidecar_style)
+            _add_sidecar(plan, row.path, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}, sidecar_style,
+                         from_previous=_verdict_of(row))
             continue
         flagged = bool(reject_reasons & set(row.reasons or ()))
         rating = REJECTED_RATING if flagged else rating_for(row.score, reject_below)
@@ -281,26 +288,23 @@ def _judged_fields(row: ScoreRecord) -> dict[tuple[str, str], str]:
     return fields
 
 
-def _add_verdict(plan: Plan, row: ScoreRecord, fields: dict[tuple[str, str], str], style: str) -> None:
-    """The verdict's fields depend on the sidecar's label now; a sidecar that cannot be read is refused as merging would."""
+def _verdict_of(row: ScoreRecord) -> Callable[[bytes | None], dict[tuple[str, str], str]]:
+    """The verdict's fields depend on the sidecar's colour label now (:func:`aescull.library.decisions.verdict_fields`)."""
     from aescull.library.decisions import verdict_fields
 
     assert row.score is not None and row.verdict is not None
-    sidecar = xmp.sidecar_path(row.path, style)
-    try:
-        existing = sidecar.read_bytes() if sidecar.exists() else None
-        fields = verdict_fields(row.verdict, row.verdict_reasons or (), row.score, existing) | fields
-    except (xmp.SidecarError, OSError) as error:
-        plan.refused.append(f"{sidecar}: {reason(error)}; left untouched")
-        return
-    _add_sidecar(plan, row.path, fields, style)
+    verdict, reasons, score = row.verdict, row.verdict_reasons or (), row.score
+    return lambda previous: verdict_fields(verdict, reasons, score, previous)
 
 
-def _add_sidecar(plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str) -> None:
+def _add_sidecar(
+    plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str,
+    from_previous: Callable[[bytes | None], dict[tuple[str, str], str]] | None = None,
+) -> None:
     if any(operation.target == xmp.sidecar_path(photo, style) for operation in plan.operations):
         return  # a RAW and its JPEG share IMG.xmp in the stem style
     try:
-        operation = plan_sidecar(photo, fields, style)
+        operation = plan_sidecar(photo, fields, style, from_previous)
     except (xmp.SidecarError, OSError) as error:
         plan.refused.append(f"{xmp.sidecar_path(photo, style)}: {reason(error)}; left untouched")
         return
