@@ -67,20 +67,15 @@ def rank_records(records: Sequence[ScoreRecord], *, grouped: bool = False, worst
                       worst_first=worst_first, limit=limit)
 
 
-_VERDICT_ORDER = {"pick": 0, "keep": 1, "reject": 2}
-
-
 def rank_by_verdict(records: Sequence[ScoreRecord], *, worst_first: bool = False, limit: int | None = None) -> list[ScoreRecord]:
-    """The order of ``aescull rank --verdict``: picks, keeps, rejects, each best first, ties in
-    discovery order (``worst_first`` reverses both); ``limit`` counts photos; failures last."""
-    scored = [(position, record) for position, record in enumerate(records) if record.score is not None]
-    sign = -1 if worst_first else 1
+    """The order of ``aescull rank --verdict``: picks, keeps, rejects, each in :func:`best_first`'s
+    order (ties in discovery order; ``worst_first`` reverses both); ``limit`` counts photos; failures last."""
+    from aescull.judge.verdict import KEEP, VERDICTS
 
-    def key(entry: tuple[int, ScoreRecord]) -> tuple[int, float, int]:
-        position, record = entry
-        return (sign * _VERDICT_ORDER.get(record.verdict or "keep", 1), -sign * (record.score or 0.0), position)
-
-    listed = [record for _, record in sorted(scored, key=key)]
+    sections = VERDICTS[::-1] if worst_first else VERDICTS
+    ordered = best_first(records, lambda record: record.score, worst_first=worst_first)
+    scored = [record for record in ordered if record.score is not None]
+    listed = sorted(scored, key=lambda record: sections.index(record.verdict or KEEP))  # stable: each section keeps its order
     if limit is not None:
         return listed[:limit]
-    return listed + [record for record in records if record.score is None]
+    return listed + [record for record in ordered if record.score is None]

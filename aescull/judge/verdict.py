@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from aescull.rows.record import ScoreRecord
 
 PICK, KEEP, REJECT = "pick", "keep", "reject"
-VERDICTS = (PICK, KEEP, REJECT)
+VERDICTS = (PICK, KEEP, REJECT)  # also the order rank --verdict and the report list them in
 EXPOSURE_REASONS = frozenset({"dark", "bright"})
 CHECK_FLAGS = frozenset({"blurry", "dark", "bright"})
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from aescull import __version__
 from aescull.report.thumbnails import StoredThumbnail
-from aescull.report.tiles import VERDICT_ORDER, Groups, Tile, verdict_rank
+from aescull.judge.verdict import VERDICTS
+from aescull.report.tiles import Groups, Tile, verdict_rank
 
 HISTOGRAM_BINS = 20
 # Tiles per page: the browser lays out and paints one page, so 5,000 photos scroll like 200.
@@ -155,7 +156,7 @@ def render(tiles: list[Tile], thumbnail_src: Callable[[Tile], tuple[str, StoredT
     if groups.size:
         facts.append(f"{len(groups.size)} groups")
     verdicts = Counter(tile.verdict for tile in tiles if tile.verdict)
-    facts += [f"{verdicts[verdict]} {verdict}{'' if verdicts[verdict] == 1 else 's'}" for verdict in VERDICT_ORDER if verdicts]
+    facts += [f"{verdicts[verdict]} {verdict}{'' if verdicts[verdict] == 1 else 's'}" for verdict in VERDICTS if verdicts]
     body = []
     for index, tile in enumerate(tiles):
         found = thumbnail_src(tile)

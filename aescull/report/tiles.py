@@ -13,11 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from aescull.judge.ranking import best_first
+from aescull.judge.verdict import VERDICTS
 from aescull.rows.record import capture_time
 
 # Row columns shown in their own place on a tile; any other column goes into its tooltip.
 _SHOWN_COLUMNS = frozenset({"path", "score", "error", "group", "reasons", "faces", "eyes_closed", "verdict", "verdict_reasons"})
-VERDICT_ORDER = ("pick", "keep", "reject")  # the report's sections, in this order; rows without a verdict last
 _HIDDEN_COLUMNS = frozenset({"cached", "size", "mtime_ns"})
 
 
@@ -83,7 +83,7 @@ def tile_of(row: Mapping[str, object]) -> Tile:
     )
     verdict = _text(row.get("verdict"))
     return Tile(path, None if error else score, error, _text(row.get("group")), _reasons(row.get("reasons")), _time_of(row), details,
-                _faces_badge(row), verdict if verdict in VERDICT_ORDER else None, _reasons(row.get("verdict_reasons")))
+                _faces_badge(row), verdict if verdict in VERDICTS else None, _reasons(row.get("verdict_reasons")))
 
 
 @dataclass(frozen=True)
@@ -136,4 +136,4 @@ def ordered(tiles: Iterable[Tile]) -> list[Tile]:
 
 
 def verdict_rank(tile: Tile) -> int:
-    return VERDICT_ORDER.index(tile.verdict) if tile.verdict in VERDICT_ORDER else len(VERDICT_ORDER)
+    return VERDICTS.index(tile.verdict) if tile.verdict in VERDICTS else len(VERDICTS)

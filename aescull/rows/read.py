@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aescull.rows.record import ScoreRecord
 from aescull.judge.thresholds import CHECK_REASONS, FACE_REASONS, VERDICT_REASONS
+from aescull.judge.verdict import VERDICTS
 from aescull.rows.columns import REASON_COLUMN, REASON_SEPARATOR
 
 if TYPE_CHECKING:  # aescull.judge.checks pulls numpy in, which `aescull --help` does not need
@@ -95,8 +96,6 @@ def _record_from(record: dict, number: int) -> ScoreRecord:
 
 def _verdict_from(record: dict, path: str) -> str | None:
     """The row's verdict; a value aescull never writes is refused, so a cull never guesses what it meant."""
-    from aescull.judge.verdict import VERDICTS
-
     verdict = record.get("verdict") or None
     if verdict is not None and verdict not in VERDICTS:
         raise RowsError(f"score rows: {path} has verdict {verdict!r}; expected one of {', '.join(VERDICTS)}")
