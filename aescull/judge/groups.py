@@ -199,20 +199,22 @@ def _ranked(members: list[_Member], threshold: float) -> list[_Member]:
 
 
 def _group_ids(groups: list[_Group], records: Sequence[ScoreRecord]) -> list[str]:
-    """Named after the group's first photo (file name and capture time), so the id survives
-    reruns, other photos coming and going, and the library moving; clashes get a suffix."""
-    ids, seen = [], set()
-    for group in groups:
-        first = min(group.members, key=lambda member: (member.time, member.path))
-        record = records[first.index]
-        anchor = f"{record.path.name}\0{record.taken or record.mtime_ns}"
-        name = "g" + hashlib.sha1(anchor.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-        unique, suffix = name, 2
-        while unique in seen:
-            unique, suffix = f"{name}-{suffix}", suffix + 1
-        seen.add(unique)
-        ids.append(unique)
-    return ids
+    """Each group named after its first photo (see :func:`stable_id`)."""
+    seen: set[str] = set()
+    return [stable_id("g", records[min(group.members, key=lambda member: (member.time, member.path)).index], seen) for group in groups]
+
+
+def stable_id(prefix: str, first: ScoreRecord, seen: set[str]) -> str:
+    """An id named after a group's (or a set's) first photo, its file name and capture time, so it
+    survives reruns, other photos coming and going, and the library moving; clashes with the ids
+    in ``seen`` get a suffix, and the id is added to it."""
+    anchor = f"{first.path.name}\0{first.taken or first.mtime_ns}"
+    name = prefix + hashlib.sha1(anchor.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    unique, suffix = name, 2
+    while unique in seen:
+        unique, suffix = f"{name}-{suffix}", suffix + 1
+    seen.add(unique)
+    return unique
 
 
 def _face_faults(record: ScoreRecord) -> tuple[bool, bool]:

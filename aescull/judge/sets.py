@@ -21,7 +21,6 @@ scores and from EXIF, so finding sets decodes nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from aescull.judge.groups import stable_id
 from aescull.pipeline.discover import is_raw
 from aescull.rows.record import capture_time
 
@@ -288,18 +288,6 @@ def _close(members: list[_Frame], kinds: Counter[str], runs: list[tuple[str, lis
         runs.append((max(SET_KINDS, key=lambda kind: (kinds[kind], -SET_KINDS.index(kind))), members))
 
 
-def _set_id(first: ScoreRecord, seen: set[str]) -> str:
-    """Named after the set's first frame (file name and capture time), as group ids are, so it
-    survives reruns and the library moving; clashes get a suffix."""
-    anchor = f"{first.path.name}\0{first.taken or first.mtime_ns}"
-    name = "s" + hashlib.sha1(anchor.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    unique, suffix = name, 2
-    while unique in seen:
-        unique, suffix = f"{name}-{suffix}", suffix + 1
-    seen.add(unique)
-    return unique
-
-
 def mark_sets(records: Sequence[ScoreRecord], window: float = SET_WINDOW) -> list[ScoreRecord]:
     """The records, in their order, with ``set_kind`` and ``set_id`` filled for the frames of a set.
 
@@ -325,7 +313,7 @@ def mark_sets(records: Sequence[ScoreRecord], window: float = SET_WINDOW) -> lis
     placed: dict[Path, tuple[str, str]] = {}
     seen: set[str] = set()
     for kind, members in found:
-        set_id = _set_id(records[members[0].index], seen)
+        set_id = stable_id("s", records[members[0].index], seen)  # named as group ids are
         for frame in members:
             placed[records[frame.index].path] = (kind, set_id)
     marked = []
