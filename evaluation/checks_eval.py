@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from aescull.judge import checks
+from evaluation import photos_in
 from training import degrade
 from training.metrics import spearman
 
@@ -110,7 +111,7 @@ def centre(image: Image.Image) -> Image.Image:
 def measure_photos(folder: Path, log: Callable[[str], None]) -> dict[str, dict[str, dict]]:
     """{photo: {level: measurements}} for every photo and variant."""
     results: dict[str, dict[str, dict]] = {}
-    paths = sorted(path for path in folder.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    paths = photos_in(folder)
     for number, path in enumerate(paths, start=1):
         with Image.open(path) as opened:
             original = opened.convert("RGB")
@@ -317,8 +318,8 @@ def cost_table(photos: Path, repeats: int = 5) -> list[str]:
     """
     import torch
 
-    from aescull.pipeline.decode import decode
     from aescull.model.network import ModelConfig, SPPNet
+    from aescull.pipeline.decode import decode
 
     source = max((path for path in photos.iterdir() if path.suffix.lower() == ".jpg"), key=lambda path: path.stat().st_size)
     with Image.open(source) as opened:

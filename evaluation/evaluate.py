@@ -22,9 +22,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from aescull.model.checkpoint import LoadedModel, load_model
 from aescull.pipeline.decode import decode
 from aescull.pipeline.local import score_paths
-from aescull.model.checkpoint import LoadedModel, load_model
+from evaluation import photos_in
 from training import degrade
 from training.metrics import agreement
 
@@ -61,7 +62,7 @@ def degradation_pairs(loaded: LoadedModel, folder: Path, max_side: int, seed: in
     """Per kind of damage, the fraction of photos whose original outscores the damaged copy."""
     rng = np.random.default_rng(seed)
     wins: dict[str, list[bool]] = {kind: [] for kind in degrade.KINDS}
-    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos = photos_in(folder)
     for path in photos:
         pixels = torch.from_numpy(decode(path, max_side).pixels)
         original = Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8))

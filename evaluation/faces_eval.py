@@ -42,6 +42,7 @@ from PIL import Image
 
 from aescull.judge import faces
 from aescull.judge.faces import Face, FaceModels, FaceVerdict, Thresholds
+from evaluation import photos_in
 
 SECTIONS = ("range", "crops", "frames", "groups", "photos", "sweep", "blur", "timing")
 NOTES = {
@@ -72,7 +73,7 @@ class Data:
             self.rows: list[Row] = list(csv.DictReader(handle))
         self.crops = [row for row in self.rows if "/wholeframe/" not in row["file"]]
         self.frames = [row for row in self.rows if "/wholeframe/" in row["file"]]
-        self.photo_paths = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        self.photo_paths = photos_in(photos)
 
     def image(self, row: Row) -> Image.Image:
         """A whole frame as it is, a tight crop on a grey border half its size each side."""

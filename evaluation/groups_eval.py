@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from PIL.TiffImagePlugin import IFDRational
 
+from evaluation import photos_in
 from training import degrade
 
 TRUTH_FILE = "truth.csv"
@@ -60,10 +61,6 @@ class TruthRow:
     sharp: bool
     kind: str
     source: str
-
-
-def _source_photos(photos: Path) -> list[Path]:
-    return sorted(path for path in photos.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def _load_base(path: Path) -> Image.Image:
@@ -122,7 +119,7 @@ def _set_mtime(path: Path, when: datetime) -> None:
 
 def make_bursts(photos: Path, out: Path, seed: int = 0, bursts: int | None = None) -> list[TruthRow]:
     """Write the burst library into ``out`` (which must not hold one yet) and its ``truth.csv``."""
-    sources = _source_photos(photos)
+    sources = photos_in(photos)
     if not sources:
         raise SystemExit(f"no photos in {photos}")
     rng = np.random.default_rng(seed)
@@ -205,7 +202,7 @@ def make_distinct(folders: Sequence[Path], out: Path) -> list[TruthRow]:
     losslessly without their text chunks."""
     truth: list[TruthRow] = []
     for folder in folders:
-        sources = _source_photos(folder)
+        sources = photos_in(folder)
         if not sources:
             raise SystemExit(f"no photos in {folder}")
         target = out / folder.name
@@ -309,8 +306,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     from aescull.judge.groups import group_records
     from aescull.judge.sets import mark_sets
     from aescull.judge.signatures import similarity_of
-    from aescull.pipeline.local import score_paths
     from aescull.model.checkpoint import load_model
+    from aescull.pipeline.local import score_paths
 
     torch.set_num_threads(args.threads)
     folder: Path = args.folder

@@ -33,6 +33,7 @@ from PIL.TiffImagePlugin import IFDRational
 from aescull.judge.sets import mark_sets, set_clues
 from aescull.pipeline.decode import decode
 from aescull.rows.record import ScoreRecord
+from evaluation import photos_in
 from training import degrade
 
 FRAME_SIDE = 1200
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--photos", type=Path, required=True, help="the source photos (such as ../shared/data/photos)")
     parser.add_argument("--blur", type=float, default=2.5, help="Gaussian blur (px at 1200 px) outside a stack frame's sharp band")
     args = parser.parse_args(argv)
-    sources = sorted(path for path in args.photos.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    sources = photos_in(args.photos)
     if not sources:
         raise SystemExit(f"no photos in {args.photos}")
     results: dict[str, Counter[str]] = {kind: Counter() for kind in KINDS}

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from evaluation import photos_in
 from training import degrade
 
 TRUTH_FILE = "truth.csv"
@@ -61,10 +62,6 @@ class Truth:
     moment: str
     set: str
     source: str
-
-
-def _sources(folder: Path) -> list[Path]:
-    return sorted(path for path in folder.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def _camera_frame(path: Path) -> Image.Image:
@@ -133,7 +130,7 @@ def make_shoot(photos: Path, phone: Path, out: Path, seed: int = 0) -> list[Trut
     if (out / TRUTH_FILE).exists():
         raise SystemExit(f"{out} already holds a shoot")
     rng = np.random.default_rng(seed)
-    cameras = list(rng.permutation(_sources(photos)))
+    cameras = list(rng.permutation(photos_in(photos)))
     if len(cameras) < 6:
         raise SystemExit(f"need at least 6 photos in {photos}")
     with open(phone / "labels.csv", newline="") as handle:
