@@ -15,6 +15,7 @@ import torch
 
 from aescull.fsutil import file_sha256
 from aescull.model.bundled import WEIGHTS_FILE, WEIGHTS_SHA256, WeightsError, bundled_path
+from aescull.model.config import Described
 from aescull.model.network import ModelConfig, SPPNet
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class LoadedModel:
+class LoadedModel(Described):
     """The network in eval mode plus what identifies it in caches and sidecars."""
 
     model: SPPNet
@@ -30,14 +31,6 @@ class LoadedModel:
     sha256: str
     meta: dict
     path: Path
-
-    @property
-    def name(self) -> str:
-        return str(self.meta.get("name", "aescull-spp"))
-
-    @property
-    def version(self) -> str:
-        return str(self.meta.get("version", self.sha256[:12]))
 
     def network(self, threads: int | None = None) -> Network:
         """The folded network on torch (:func:`aescull.model.torch_runtime.inference_network`)."""

@@ -43,3 +43,19 @@ class ModelConfig:
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)
+
+
+class Described:
+    """A loaded model's name and version, from the meta stored with its weights (the checkpoint's,
+    or the ONNX export's copy of it), so both runtimes name a model alike in sidecars and rows."""
+
+    meta: dict
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", "aescull-spp"))
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", self.sha256[:12]))

@@ -17,11 +17,11 @@ import numpy as np
 
 from aescull.fsutil import file_sha256
 from aescull.model.bundled import ONNX_FILE, ONNX_SHA256, WeightsError, bundled_path
-from aescull.model.config import ModelConfig
+from aescull.model.config import Described, ModelConfig
 from aescull.model.inference import Network
 
 
-class OnnxModel:
+class OnnxModel(Described):
     """An exported model and its ONNX Runtime session; pickled (to a Ray actor) without the
     session, which is made again where it is unpickled."""
 
@@ -35,14 +35,6 @@ class OnnxModel:
             self.checkpoint_sha256 = metadata["checkpoint_sha256"]
         except (KeyError, TypeError, ValueError) as error:
             raise WeightsError(f"{path} is not an aescull ONNX export (python -m training.export_onnx): {error}") from error
-
-    @property
-    def name(self) -> str:
-        return str(self.meta.get("name", "aescull-spp"))
-
-    @property
-    def version(self) -> str:
-        return str(self.meta.get("version", self.sha256[:12]))
 
     def network(self, threads: int | None = None) -> Network:
         if self._session is None or (threads is not None and threads != self.threads):
