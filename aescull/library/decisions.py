@@ -156,13 +156,9 @@ def verdict_fields(verdict: str, reasons: Iterable[str], score: float, sidecar: 
     one aescull wrote for its previous verdict (which a new verdict then replaces or clears).
     """
     current = {} if sidecar is None else xmp.read(sidecar, [xmp.LABEL, xmp.VERDICT])
-    pick_label = {"pick": PICK_LABEL_ACCEPTED, "reject": PICK_LABEL_REJECTED}.get(verdict, PICK_LABEL_NONE)
-    fields = {
-        xmp.RATING: str(REJECTED_RATING if verdict == "reject" else stars_for(score)),
-        xmp.PICK_LABEL: str(pick_label),
-        xmp.VERDICT: verdict,
-        xmp.VERDICT_REASONS: ",".join(reasons),
-    }
+    stars = stars_for(score)
+    marks = {"reject": Marks(REJECTED_RATING, PICK_LABEL_REJECTED), "pick": Marks(stars, PICK_LABEL_ACCEPTED)}.get(verdict, Marks(stars, PICK_LABEL_NONE))
+    fields = {**fields_for(marks), xmp.VERDICT: verdict, xmp.VERDICT_REASONS: ",".join(reasons)}
     label_now, label = current.get(xmp.LABEL, ""), VERDICT_LABELS.get(verdict, "")
     if label != label_now and label_now in ("", VERDICT_LABELS.get(current.get(xmp.VERDICT, ""), "")):
         fields[xmp.LABEL] = label
