@@ -10,7 +10,7 @@ import io
 from typing import Callable
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def gaussian_blur(image: Image.Image, sigma: float) -> Image.Image:
@@ -60,8 +60,78 @@ def off_centre_crop(image: Image.Image, keep: float, corner: int) -> Image.Image
     return image.crop((left, top, left + crop_w, top + crop_h))
 
 
+def pixelate(image: Image.Image, factor: int) -> Image.Image:
+    """Blocks of ``factor`` x ``factor`` pixels, each its mean: an image upscaled from a thumbnail."""
+    width, height = image.size
+    small = image.resize((max(1, width // factor), max(1, height // factor)), Image.Resampling.BOX)
+    return small.resize((width, height), Image.Resampling.NEAREST)
+
+
+def subject_mask(size: tuple[int, int], centre: tuple[float, float], axes: tuple[float, float], feather: float) -> Image.Image:
+    """An ellipse (centre and semi-axes as fractions of the frame) at 255, the rest 0, its edge
+    feathered by a Gaussian of ``feather`` x the longest side."""
+    width, height = size
+    mask = Image.new("L", size, 0)
+    (cx, cy), (ax, ay) = centre, axes
+    ImageDraw.Draw(mask).ellipse((width * (cx - ax), height * (cy - ay), width * (cx + ax), height * (cy + ay)), fill=255)
+    return mask.filter(ImageFilter.GaussianBlur(feather * max(width, height))) if feather > 0 else mask
+
+
+def subject_blur(
+    image: Image.Image, sigma: float, centre: tuple[float, float] = (0.5, 0.5), axes: tuple[float, float] = (0.3, 0.3),
+    feather: float = 0.05,
+) -> Image.Image:
+    """A shallow depth of field: the subject (an ellipse) kept, the rest blurred by ``sigma``, feathered between.
+    Not a damage: a photographer's choice, which should score about as the original does."""
+    mask = subject_mask(image.size, centre, axes, feather)
+    return Image.composite(image, gaussian_blur(image, sigma), mask)
+
+
+def detail_centre(image: Image.Image, tiles: int = 4) -> tuple[float, float]:
+    """Where the frame's most detailed part is (fractions of width and height): the mean centre of
+    its ``tiles`` most detailed 1/8-of-the-frame cells, on a small grey copy."""
+    small = np.asarray(image.convert("L").resize((64, 64), Image.Resampling.BOX), dtype=np.float32)
+    gradient = np.abs(np.diff(small, axis=0))[:, :-1] + np.abs(np.diff(small, axis=1))[:-1, :]
+    cells = gradient[:56, :56].reshape(8, 7, 8, 7).mean(axis=(1, 3))
+    best = np.argsort(-cells.ravel(), kind="stable")[:tiles]
+    rows, cols = np.unravel_index(best, cells.shape)
+    return float((cols.mean() + 0.5) / 8), float((rows.mean() + 0.5) / 8)
+
+
+def random_subject_blur(image: Image.Image, sigma: float, rng: np.random.Generator) -> Image.Image:
+    """A shallow depth of field with the subject around the most detailed part (half the time) or
+    anywhere off-centre, of a random size and feather."""
+    if rng.random() < 0.5:
+        cx, cy = detail_centre(image)
+        centre = (float(np.clip(cx, 0.25, 0.75)), float(np.clip(cy, 0.25, 0.75)))
+    else:
+        centre = (float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.3, 0.7)))
+    axes = (float(rng.uniform(0.18, 0.32)), float(rng.uniform(0.18, 0.32)))
+    return subject_blur(image, sigma, centre, axes, float(rng.uniform(0.03, 0.08)))
+
+
 Degradation = Callable[[Image.Image], Image.Image]
 KINDS = ("blur", "motion", "noise", "jpeg", "dark", "bright", "crop")
+# What training asks for besides KINDS: pixelation, and a shallow depth of field beside a
+# uniform blur (the first should score as the original, the second lower).
+SEVERE_KINDS = ("blur", "motion", "noise", "jpeg", "dark", "bright", "pixelate")
+
+
+# Issue 24's six severe damages of a photo at 2048 px, and its two focus copies: a sharp centre on
+# a background blurred by 8 px (a shallow depth of field, not a damage) and the whole frame blurred
+# by 3 px (a missed focus at 100 %). Fixed strengths, for evaluation.trust and the trust tests.
+SEVERE_DAMAGES: dict[str, Degradation] = {
+    "blur 2.5": lambda image: gaussian_blur(image, 2.5),
+    "noise 12": lambda image: gaussian_noise(image, 12.0),
+    "jpeg q8": lambda image: jpeg_artefacts(image, 8),
+    "-2 stops": lambda image: exposure(image, -2.0),
+    "+2 stops": lambda image: exposure(image, 2.0),
+    "pixelate 4x": lambda image: pixelate(image, 4),
+}
+FOCUS_COPIES: dict[str, Degradation] = {
+    "bokeh": lambda image: subject_blur(image, 8.0, (0.5, 0.5), (0.3, 0.3), 0.05),
+    "missed": lambda image: gaussian_blur(image, 3.0),
+}
 
 
 def random_degradation(kind: str, rng: np.random.Generator) -> Degradation:
@@ -87,6 +157,9 @@ def random_degradation(kind: str, rng: np.random.Generator) -> Degradation:
     if kind == "bright":
         stops = rng.uniform(1.5, 2.5)
         return lambda image: exposure(image, stops)
+    if kind == "pixelate":
+        factor = int(rng.integers(3, 6))
+        return lambda image: pixelate(image, factor)
     if kind == "crop":
         keep, corner = rng.uniform(0.45, 0.6), int(rng.integers(0, 4))
         return lambda image: off_centre_crop(image, keep, corner)
