@@ -117,8 +117,51 @@ def install_kernel(model: SPPNet, fit: KernelFit) -> None:
 
 
 
+def statistics(frozen: list[Frozen], taps: tuple[int, ...]) -> np.ndarray:
+    """The cached ImageNet statistics of ``taps`` (float64) for the kernel head."""
+    columns = tap_columns(taps)
+    return torch.stack([item.statistics[columns] for item in frozen]).double().numpy()
+
+
+def fit_taps_head(
+    cache: Cache, train_idx: np.ndarray, taps: tuple[int, ...], seed: int,
+    photo_folds: list[np.ndarray] | None = None, allowed: set[int] | None = None,
+) -> tuple[KernelFit, dict[str, float], np.ndarray]:
+    """The kernel head on ``train_idx``'s labels and the damage pairs a model trained there may use
+    (every damage kind, from the labelled photos and the allowed photo folds; not the shallow depth
+    of field, which is no damage), its width and strength chosen by inner 4-fold CV; with its
+    inner out-of-fold predictions of the training photos."""
+    from training.data import available_pairs
+    from training.fit import DAMAGE_KINDS
+
+    x = statistics([cache.plain[int(i)] for i in train_idx], taps)
+    y = cache.mos[train_idx] / 100.0
+    pairs = available_pairs(cache, train_idx, photo_folds, allowed, DAMAGE_KINDS)
+    damage = statistics([cache.pair_original[p] for p in pairs], taps), statistics([cache.pair_degraded[p] for p in pairs], taps)
+    gamma, lam, kernel_oof = choose_kernel(x, y, seed, damage)
+    return fit_kernel_ridge(x, y, gamma, lam, damage), {"kernel_gamma": gamma, "kernel_lambda": lam}, kernel_oof
+
+
+def with_taps_head(model: SPPNet, fit: KernelFit | None, taps: tuple[int, ...], weight: float, frozen_blocks: int) -> SPPNet:
+    """The pyramid model with a kernel head blended in at ``weight`` (the model as it is without one).
+    Taps past ``frozen_blocks`` run through a frozen ImageNet copy of those blocks."""
+    return model if fit is None or weight == 0 else _stacked(model, fit, taps, weight, frozen_blocks)
+
+
+def _stacked(model: SPPNet, fit: KernelFit, taps: tuple[int, ...], weight: float, frozen_blocks: int) -> SPPNet:
+    copy_from = frozen_blocks if max(taps) >= frozen_blocks else 0
+    stacked = SPPNet(replace(model.config, taps=taps, tap_copy_from=copy_from, tap_weight=weight,
+                             tap_support=len(fit.support), tap_gamma=fit.gamma))
+    stacked.load_state_dict(model.state_dict(), strict=False)
+    if copy_from:
+        load_imagenet_tap_copy(stacked)
+    install_kernel(stacked, fit)
+    return stacked.eval()
+
+
 def stack_taps(
-    model: SPPNet, cache: Cache, train_idx: np.ndarray, pyramid_oof: np.ndarray, frozen_blocks: int, seed: int
+    model: SPPNet, cache: Cache, train_idx: np.ndarray, pyramid_oof: np.ndarray, frozen_blocks: int, seed: int,
+    taps: tuple[int, ...] = KERNEL_TAPS,
 ) -> tuple[SPPNet, dict[str, float]]:
     """Add the taps' kernel head to a trained pyramid model. Everything is chosen on the training
     photos only: the kernel width and strength by inner cross-validation, the blend weight and the
@@ -126,25 +169,11 @@ def stack_taps(
     fold models' scores of these photos).
     The taps' statistics are at ImageNet weights, past ``frozen_blocks`` through a frozen copy:
     they are cached once and are the same for every fold model."""
-    columns = tap_columns(KERNEL_TAPS)
-
-    def statistics(frozen: list[Frozen]) -> np.ndarray:
-        return torch.stack([item.statistics[columns] for item in frozen]).double().numpy()
-
-    x = statistics([cache.plain[int(i)] for i in train_idx])
     y = cache.mos[train_idx] / 100.0
-    train_set = set(int(i) for i in train_idx)
-    pairs = [p for p, source in enumerate(cache.pair_source) if source < 0 or source in train_set]
-    damage = statistics([cache.pair_original[p] for p in pairs]), statistics([cache.pair_degraded[p] for p in pairs])
-    gamma, lam, kernel_oof = choose_kernel(x, y, seed, damage)
+    fit, chosen, kernel_oof = fit_taps_head(cache, train_idx, taps, seed)
     weight = max(TAP_WEIGHTS, key=lambda w: spearman((1 - w) * pyramid_oof + w * kernel_oof, y))
     score_line = choose_score_line((1 - weight) * pyramid_oof + weight * kernel_oof, y, float(np.median(y)))
-    stacked = SPPNet(replace(model.config, taps=KERNEL_TAPS, tap_copy_from=frozen_blocks, tap_weight=weight,
-                             tap_support=len(y), tap_gamma=gamma))
-    stacked.load_state_dict(model.state_dict(), strict=False)
-    load_imagenet_tap_copy(stacked)
-    install_kernel(stacked, fit_kernel_ridge(x, y, gamma, lam, damage))
-    chosen = {"kernel_gamma": gamma, "kernel_lambda": lam, "tap_weight": weight, "good_score": score_line,
+    stacked = _stacked(model, fit, taps, weight, frozen_blocks)
+    chosen = {**chosen, "tap_weight": weight, "good_score": score_line,
               "kernel_oof_srcc": spearman(kernel_oof, y), "pyramid_oof_srcc": spearman(pyramid_oof, y)}
     return stacked.eval(), chosen
-

@@ -1,4 +1,4 @@
-"""The training helpers that need no data: the taps' kernel head, the score line and the feature cache."""
+"""The training helpers that need no data: the taps' kernel head, the score line, the feature cache, the decoder and the pairs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from aescull.model.network import ModelConfig, SPPNet
-from training.data import ALL_BLOCKS, Cache, Frozen, load_cache, save_cache, tap_columns
+from aescull.pipeline.decode import decode
+from training.data import ALL_BLOCKS, Cache, Frozen, available_pairs, held_out_pairs, load_cache, load_rgb, save_cache, tap_columns
 from training.kernel import TAP_PAIR_MARGIN, fit_kernel_ridge, install_kernel
 from training.metrics import choose_score_line, spearman
 
@@ -127,3 +129,27 @@ def test_an_old_pickled_cache_is_refused_with_a_way_out(tmp_path: Path) -> None:
     torch.save({"plain": [Frozen(torch.zeros(1), torch.zeros(1))]}, path)
     with pytest.raises(SystemExit, match="delete it to rebuild"):
         load_cache(path)
+
+
+def test_training_sees_the_pixels_aescull_scores(tmp_path: Path) -> None:
+    """A large JPEG reaches training through the runtime's draft decode, not a full decode: the
+    same photo gives the network the same pixels in training and in ``aescull score``."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "large.jpg"
+    Image.fromarray(rng.integers(0, 255, (1800, 2400, 3), dtype=np.uint8)).save(path, quality=90)
+    trained_on = np.asarray(load_rgb(path, 512), dtype=np.float32).transpose(2, 0, 1) / 255.0
+    assert np.array_equal(trained_on, decode(path, 512).pixels)
+    assert not np.array_equal(trained_on, decode(path, 512, draft=False).pixels)
+
+
+def test_pairs_of_held_out_photos_never_reach_training() -> None:
+    """Labelled photos' pairs follow their photo; the unlabelled photos' pairs follow their photo fold."""
+    frozen = Frozen(torch.zeros(1), torch.zeros(1))
+    sources = [0, 1, 2, -1, -2, -3]  # labelled photos 0-2, then unlabelled photos 0-2
+    cache = Cache(["a", "b", "c"], np.array([40.0, 50.0, 60.0]), [frozen] * 3, [frozen] * 3, [frozen] * 6, [frozen] * 6,
+                  sources, ["blur", "bokeh", "blur", "blur", "bokeh", "noise"], ["p0", "p1", "p2"])
+    photo_folds = [np.array([0]), np.array([1, 2])]
+    trained = available_pairs(cache, np.array([0, 2]), photo_folds, {1})
+    assert trained == [0, 2, 4, 5]
+    assert held_out_pairs(cache, np.array([1]), photo_folds, {0}) == [1, 3]
+    assert available_pairs(cache, np.array([0, 2]), photo_folds, {1}, ("bokeh",)) == [4]
