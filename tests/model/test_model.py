@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 from tests.support.models import BUNDLED_WEIGHTS, SHARED_DATA, make_plumbing_model
-from PIL import Image, ImageDraw
+from tests.support.scenes import sky_and_hills
+from PIL import Image
 
 from aescull.pipeline.decode import decode
 from aescull.model.network import ModelConfig, SPPNet, spatial_pyramid_pool
@@ -138,15 +139,7 @@ def landscape(width: int = 480, height: int = 320, seed: int = 0) -> Image.Image
     (Random-noise textures are no good here: the model rightly scores them as noisy junk.)
     """
     rng = np.random.default_rng(seed)
-    fraction = np.linspace(0, 1, height)[:, None, None]
-    sky = (rng.uniform(60, 140, 3) * (1 - fraction) + rng.uniform(150, 230, 3) * fraction) * np.ones((1, width, 1))
-    image = Image.fromarray(sky.astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for layer in range(3):
-        xs = np.linspace(0, width, 12)
-        ys = height * (0.45 + 0.15 * layer) + rng.uniform(-40, 40, 12)
-        colour = tuple(int(c) for c in rng.uniform(20, 120, 3) * (1 + 0.3 * layer))
-        draw.polygon([(0, height), *zip(xs, ys), (width, height)], fill=colour)
+    image, draw = sky_and_hills(rng, width, height, 40)
     for _ in range(400):
         x, y = rng.uniform(0, width), rng.uniform(height * 0.7, height)
         colour = tuple(int(v) for v in rng.uniform(30, 200, 3))
