@@ -34,10 +34,13 @@ figures; ``final`` chooses them for the final model and writes ``--out``.
 
 Without the inner models, ``kernels:taps14,fixed:NAME,ship:NAME`` reports a candidate of
 FIXED_CANDIDATES fixed before any result on the outer folds (DIR/outer-fold{k}-NAME.pt,
-DIR/fixed-NAME.json) and writes its final model to ``--out``; this made the shipped model:
+DIR/fixed-NAME.json) and writes its final model to ``--out``. Issue 24's run (MODEL_CARD.md:
+evaluated, neither candidate shipped) was
 
     python -m training.nested --data ../shared/data/clive-dev --photos ../shared/data/photos --threads 1 \
-        --plan models:outer,models:final,kernels:taps14,fixed:pyramid,fixed:taps14,ship:NAME --out weights/aescull-spp.pt
+        --plan models:outer,kernels:taps14,fixed:pyramid,fixed:taps14
+
+and ``models:final,ship:NAME --out weights/aescull-spp.pt`` would make the shipped model of one.
 """
 
 from __future__ import annotations
