@@ -207,8 +207,6 @@ def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: 
         names, mos, photo_paths = names[:limit], mos[:limit], photo_paths[:5]
     cache = Cache(names, mos, [], [], [], [], [], [], [path.name for path in photo_paths])
     started = time.time()
-    damage_kinds = (*degrade.KINDS, "pixelate")
-
     def add_pairs(original: Frozen, others: list[Frozen], kinds: list[str], source: int) -> None:
         for kind, other in zip(kinds, others):
             cache.pair_original.append(original)
@@ -218,7 +216,7 @@ def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: 
 
     for index, name in enumerate(names):
         image = load_rgb(data / "images" / name, max_side)
-        kinds = [str(kind) for kind in rng.choice(damage_kinds, size=config.degraded_per_photo, replace=False)]
+        kinds = [str(kind) for kind in rng.choice(degrade.DAMAGE_KINDS, size=config.degraded_per_photo, replace=False)]
         damaged = [degrade.random_degradation(kind, rng)(image) for kind in kinds]
         background = rng.uniform(2.0, 5.0)
         bokeh = degrade.random_subject_blur(image, background, rng)

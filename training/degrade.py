@@ -112,8 +112,10 @@ def random_subject_blur(image: Image.Image, sigma: float, rng: np.random.Generat
 
 Degradation = Callable[[Image.Image], Image.Image]
 KINDS = ("blur", "motion", "noise", "jpeg", "dark", "bright", "crop")
-# What training asks for besides KINDS: pixelation, and a shallow depth of field beside a
-# uniform blur (the first should score as the original, the second lower).
+# Every damage training ranks below its original: KINDS and pixelation.
+DAMAGE_KINDS = (*KINDS, "pixelate")
+# The damages of the large photos (no off-centre crop): training also gives them a shallow depth
+# of field beside a uniform blur (the first should score as the original, the second lower).
 SEVERE_KINDS = ("blur", "motion", "noise", "jpeg", "dark", "bright", "pixelate")
 
 

@@ -12,14 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from aescull.model.network import ModelConfig, SPPNet
-from training import degrade
 from training.data import Cache, Frozen, available_pairs, held_out_pairs, imagenet_trunk_state, tap_columns
+from training.degrade import DAMAGE_KINDS
 from training.metrics import agreement
 
-# Pairs whose copy should score lower than its original ("bokeh>blur": a uniform blur lower than a
-# shallow depth of field), and the pairs whose copy should score as its original.
-DAMAGE_KINDS = (*degrade.KINDS, "pixelate")
-RANKED_KINDS = (*DAMAGE_KINDS, "bokeh>blur")
+# The pairs whose copy should score as its original (the damages, degrade.DAMAGE_KINDS, and
+# "bokeh>blur", a uniform blur below a shallow depth of field, score lower).
 BOKEH_KINDS = ("bokeh",)
 # Damages of the large photos that the working size barely shows (a 2.5-px blur at 2048 px is
 # 0.6 px at 512): the network is asked only to rank them lower, by a smaller margin.

@@ -13,7 +13,8 @@ import torch
 
 from aescull.model.network import TAP_NORM_EPS, SPPNet, gaussian_similarity
 from training.cv import fold_indices
-from training.data import Cache, Frozen, load_imagenet_tap_copy, tap_columns
+from training.data import Cache, Frozen, available_pairs, load_imagenet_tap_copy, tap_columns
+from training.degrade import DAMAGE_KINDS
 from training.metrics import choose_score_line, spearman
 
 # (gamma, lambda) candidates of the taps' kernel head, chosen by inner cross-validation.
@@ -131,9 +132,6 @@ def fit_taps_head(
     (every damage kind, from the labelled photos and the allowed photo folds; not the shallow depth
     of field, which is no damage), its width and strength chosen by inner 4-fold CV; with its
     inner out-of-fold predictions of the training photos."""
-    from training.data import available_pairs
-    from training.fit import DAMAGE_KINDS
-
     x = statistics([cache.plain[int(i)] for i in train_idx], taps)
     y = cache.mos[train_idx] / 100.0
     pairs = available_pairs(cache, train_idx, photo_folds, allowed, DAMAGE_KINDS)

@@ -59,7 +59,8 @@ from aescull.model.checkpoint import load_model, save_checkpoint
 from aescull.model.network import ModelConfig, SPPNet
 from training.cv import fold_indices, git_commit
 from training.data import Cache, build_cache, held_out_pairs, load_cache, save_cache
-from training.fit import BOKEH_KINDS, DAMAGE_KINDS, TrainConfig, score_unique, train_model
+from training.degrade import DAMAGE_KINDS
+from training.fit import BOKEH_KINDS, TrainConfig, score_unique, train_model
 from training.kernel import TAP_WEIGHTS, KernelFit, fit_taps_head, statistics, with_taps_head
 from training.metrics import agreement, choose_score_line, spearman
 
