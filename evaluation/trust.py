@@ -42,15 +42,13 @@ from PIL import Image, ImageOps
 from aescull.model.checkpoint import LoadedModel, load_model
 from aescull.pipeline.local import score_paths
 from evaluation import photos_in
-from training.degrade import FOCUS_COPIES, SEVERE_DAMAGES
+from training.degrade import FOCUS_COPIES, SEVERE_DAMAGES, at_longest_side
 
 
 def scaled(path: Path, side: int) -> Image.Image:
     """The photo upright in RGB, its longest side ``side`` px (Lanczos)."""
     with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened).convert("RGB")
-    scale = side / max(image.size)
-    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
+        return at_longest_side(ImageOps.exif_transpose(opened).convert("RGB"), side)
 
 
 def write_copies(photos: list[Path], folder: Path, side: int) -> dict[str, dict[str, Path]]:

@@ -235,8 +235,7 @@ def build_cache(data: Path, photos: Path | None, config: TrainConfig, max_side: 
         with Image.open(path) as opened:
             full = ImageOps.exif_transpose(opened).convert("RGB")
         for side in PHOTO_SIDES:
-            scale = side / max(full.size)
-            base = full.resize((max(1, round(full.width * scale)), max(1, round(full.height * scale))), Image.Resampling.LANCZOS)
+            base = degrade.at_longest_side(full, side)
             kinds = list(degrade.SEVERE_KINDS)
             copies = [photo_damage(kind, rng)(base) for kind in kinds]
             copies.append(degrade.random_subject_blur(base, rng.uniform(5.0, 10.0), rng))

@@ -60,6 +60,13 @@ def off_centre_crop(image: Image.Image, keep: float, corner: int) -> Image.Image
     return image.crop((left, top, left + crop_w, top + crop_h))
 
 
+def at_longest_side(image: Image.Image, side: int) -> Image.Image:
+    """The image with its longest side ``side`` px (Lanczos; a smaller one is enlarged): the sizes
+    the large photos' copies are made at, in training and in evaluation.trust."""
+    scale = side / max(image.size)
+    return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
+
+
 def pixelate(image: Image.Image, factor: int) -> Image.Image:
     """Blocks of ``factor`` x ``factor`` pixels, each its mean: an image upscaled from a thumbnail."""
     width, height = image.size
