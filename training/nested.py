@@ -103,6 +103,11 @@ class Plan:
         held = self.held_folds(name)
         return np.sort(np.concatenate([self.folds[f] for f in range(FOLDS) if f not in held]))
 
+    def held_idx(self, name: str) -> np.ndarray:
+        """The labelled photos a model did not train on (none for the final model)."""
+        held = self.held_folds(name)
+        return np.sort(np.concatenate([self.folds[f] for f in held])) if held else np.zeros(0, dtype=int)
+
     def photo_fold_of(self) -> dict[str, int]:
         return {self.cache.photos[int(i)]: f for f, members in enumerate(self.photo_folds) for i in members}
 
@@ -131,20 +136,19 @@ def train_missing(plan: Plan, names: list[str], out: Path, config: TrainConfig) 
         log(f"{name}: training on {len(train_idx)} photos (held out: folds {sorted(held)})")
         model = train_model(cache, train_idx, ModelConfig(), config, log, plan.photo_folds, set(range(FOLDS)) - held)
         seconds = time.time() - started
-        val_idx = np.sort(np.concatenate([plan.folds[f] for f in held])) if held else np.zeros(0, dtype=int)
-        plain = np.full(len(cache.names), np.nan)
+        val_idx = plan.held_idx(name)
+        scores = Scores(cache)
         if len(val_idx):
-            plain[val_idx] = score_unique(model, [cache.plain[int(i)] for i in val_idx], config.frozen_blocks)
+            scores.plain[val_idx] = score_unique(model, [cache.plain[int(i)] for i in val_idx], config.frozen_blocks)
         pairs = held_out_pairs(cache, val_idx, plan.photo_folds, held) if held else []
-        pair_o, pair_d = np.full(len(cache.pair_kind), np.nan), np.full(len(cache.pair_kind), np.nan)
         if pairs:
             scored = score_unique(model, [cache.pair_original[p] for p in pairs] + [cache.pair_degraded[p] for p in pairs], config.frozen_blocks)
-            pair_o[pairs], pair_d[pairs] = scored[: len(pairs)], scored[len(pairs) :]
+            scores.pair_o[pairs], scores.pair_d[pairs] = scored[: len(pairs)], scored[len(pairs) :]
         save_checkpoint(model, path, {"name": f"aescull-spp-{name}", "held_out_folds": sorted(held), "train_seconds": round(seconds),
                                       "train": config.__dict__})
-        np.savez(out / f"pyr-{name}.npz", plain=plain, pair_o=pair_o, pair_d=pair_d, seconds=seconds)
+        np.savez(out / f"pyr-{name}.npz", plain=scores.plain, pair_o=scores.pair_o, pair_d=scores.pair_d, seconds=seconds)
         (out / f"pyr-{name}.lock").unlink()
-        log(f"{name}: {seconds:.0f}s" + (f", SRCC on held-out folds {spearman(plain[val_idx], cache.mos[val_idx]):.4f}" if len(val_idx) else ""))
+        log(f"{name}: {seconds:.0f}s" + (f", SRCC on held-out folds {spearman(scores.plain[val_idx], cache.mos[val_idx]):.4f}" if len(val_idx) else ""))
 
 
 def claim(out: Path, stem: str) -> bool:
@@ -173,15 +177,14 @@ def fit_kernels(plan: Plan, out: Path, seed: int, only: str = "") -> None:
             held = plan.held_folds(name)
             started = time.process_time()
             fit, chosen, _ = fit_taps_head(cache, plan.train_idx(name), taps, seed, plan.photo_folds, set(range(FOLDS)) - held)
-            val_idx = np.sort(np.concatenate([plan.folds[f] for f in held])) if held else np.zeros(0, dtype=int)
-            plain = np.full(len(cache.names), np.nan)
-            pair_o, pair_d = np.full(len(cache.pair_kind), np.nan), np.full(len(cache.pair_kind), np.nan)
+            val_idx = plan.held_idx(name)
+            scores = Scores(cache)
             if len(val_idx):
-                plain[val_idx] = fit.predict(statistics([cache.plain[int(i)] for i in val_idx], taps))
+                scores.plain[val_idx] = fit.predict(statistics([cache.plain[int(i)] for i in val_idx], taps))
                 pairs = held_out_pairs(cache, val_idx, plan.photo_folds, held)
-                pair_o[pairs] = fit.predict(statistics([cache.pair_original[p] for p in pairs], taps))
-                pair_d[pairs] = fit.predict(statistics([cache.pair_degraded[p] for p in pairs], taps))
-            np.savez(out / f"{stem}.npz", plain=plain, pair_o=pair_o, pair_d=pair_d, mean=fit.mean, variance=fit.variance,
+                scores.pair_o[pairs] = fit.predict(statistics([cache.pair_original[p] for p in pairs], taps))
+                scores.pair_d[pairs] = fit.predict(statistics([cache.pair_degraded[p] for p in pairs], taps))
+            np.savez(out / f"{stem}.npz", plain=scores.plain, pair_o=scores.pair_o, pair_d=scores.pair_d, mean=fit.mean, variance=fit.variance,
                      support=fit.support, coefficients=fit.coefficients, intercept=fit.intercept, gamma=fit.gamma,
                      lam=chosen["kernel_lambda"])
             (out / f"{stem}.lock").unlink()
@@ -261,15 +264,24 @@ def pair_masks(cache: Cache, scores: Scores) -> dict[str, np.ndarray]:
     }
 
 
+def share_below(scores: Scores, mask: np.ndarray) -> float:
+    """How often the copies of the pairs in ``mask`` score below their originals."""
+    return float(np.mean(scores.pair_o[mask] > scores.pair_d[mask]))
+
+
+def median_change(scores: Scores, mask: np.ndarray) -> float:
+    """How far the copies of the pairs in ``mask`` score from their originals (median, either way)."""
+    return float(np.median(np.abs(scores.pair_o[mask] - scores.pair_d[mask])))
+
+
 def choose(plan: Plan, pyramid: Scores, kernels: dict[str, Scores], label_idx: np.ndarray) -> dict:
     """The cheap parts, from out-of-fold scores of the photos ``label_idx`` and of the pairs."""
     cache = plan.cache
     y = cache.mos[label_idx] / 100.0
-    masks = pair_masks(cache, pyramid)
-    bokeh_pairs = np.flatnonzero(masks["labelled_bokeh"])
+    bokeh_pairs = pair_masks(cache, pyramid)["labelled_bokeh"]
 
     def bokeh_change(scores: Scores) -> float:
-        return float(np.median(np.abs(scores.pair_o[bokeh_pairs] - scores.pair_d[bokeh_pairs]))) if len(bokeh_pairs) else 0.0
+        return median_change(scores, bokeh_pairs) if bokeh_pairs.any() else 0.0
 
     candidates = []
     for variant in KERNEL_VARIANTS:
@@ -314,22 +326,16 @@ def outer_metrics(plan: Plan, out: Path, k: int, chosen: dict, fit: KernelFit | 
     train_mos = cache.mos[plan.train_idx(f"outer{k}")]
     metrics = agreement(final, cache.mos[idx], float(np.median(train_mos)), chosen["good_score"])
     masks = pair_masks(cache, scores)
-    damage = np.flatnonzero(masks["labelled_damage"])
-    bokeh = np.flatnonzero(masks["labelled_bokeh"])
-    metrics["pair_accuracy"] = float(np.mean(scores.pair_o[damage] > scores.pair_d[damage]))
-    metrics["bokeh_change"] = float(np.median(np.abs(scores.pair_o[bokeh] - scores.pair_d[bokeh])))
-    metrics["pyramid_srcc"] = spearman(pyramid.plain[idx], cache.mos[idx])
     kinds = np.asarray(cache.pair_kind)
-    over = np.flatnonzero(pair_masks(cache, scores)["labelled"] & (kinds == "bokeh>blur"))
-    metrics["bokeh_over_blur"] = float(np.mean(scores.pair_o[over] > scores.pair_d[over]))
-    photo = masks["photo"]
-    for name, mask in (("photo_damage", photo & np.isin(kinds, DAMAGE_KINDS)), ("photo_bokeh", photo & np.isin(kinds, BOKEH_KINDS)),
-                       ("photo_bokeh_over_blur", photo & (kinds == "bokeh>blur"))):
-        pairs = np.flatnonzero(mask)
-        change = scores.pair_o[pairs] - scores.pair_d[pairs]
-        metrics[name] = float(np.median(np.abs(change)) if name == "photo_bokeh" else np.mean(change > 0))
-        if name == "photo_damage":
-            metrics["photo_damage_drop"] = float(np.median(change))
+    photo, photo_damage = masks["photo"], masks["photo"] & np.isin(kinds, DAMAGE_KINDS)
+    metrics["pair_accuracy"] = share_below(scores, masks["labelled_damage"])
+    metrics["bokeh_change"] = median_change(scores, masks["labelled_bokeh"])
+    metrics["pyramid_srcc"] = spearman(pyramid.plain[idx], cache.mos[idx])
+    metrics["bokeh_over_blur"] = share_below(scores, masks["labelled"] & (kinds == "bokeh>blur"))
+    metrics["photo_damage"] = share_below(scores, photo_damage)
+    metrics["photo_damage_drop"] = float(np.median(scores.pair_o[photo_damage] - scores.pair_d[photo_damage]))
+    metrics["photo_bokeh"] = median_change(scores, photo & np.isin(kinds, BOKEH_KINDS))
+    metrics["photo_bokeh_over_blur"] = share_below(scores, photo & (kinds == "bokeh>blur"))
     return {**metrics, "predictions": {cache.names[int(i)]: float(v) for i, v in zip(idx, final)}}
 
 
@@ -340,9 +346,15 @@ def summary(rows: list[dict]) -> dict:
             for key in keys}
 
 
+def save_outer(plan: Plan, model: SPPNet, path: Path, k: int, chosen: dict, seed: int, name: str) -> None:
+    """Outer model ``k`` as ``aescull score`` runs it, with the lines it was judged by."""
+    train_mos = plan.cache.mos[plan.train_idx(f"outer{k}")]
+    save_checkpoint(model, path, {"name": name, "fold": k, "folds": FOLDS, "seed": seed, "good_threshold": float(np.median(train_mos)) / 100.0,
+                                  "good_score": chosen["good_score"], "chosen": chosen})
+
+
 def report(plan: Plan, out: Path, config: TrainConfig, seed: int, fixed: dict | None = None) -> dict:
     """Choose per outer fold on inner scores (or apply ``fixed`` choices), save the outer models, print the figures."""
-    cache = plan.cache
     rows, choices = [], []
     for k in range(FOLDS):
         label_idx = np.sort(np.concatenate([plan.folds[j] for j, _ in oof_sources(k)]))
@@ -354,11 +366,8 @@ def report(plan: Plan, out: Path, config: TrainConfig, seed: int, fixed: dict | 
             chosen = fixed
         model, fit = assemble(plan, out, f"outer{k}", chosen, config, seed)
         metrics = outer_metrics(plan, out, k, chosen, fit)
-        train_mos = cache.mos[plan.train_idx(f"outer{k}")]
         if fixed is None:
-            save_checkpoint(model, out / f"outer-fold{k}.pt", {
-                "name": f"aescull-spp-outer{k}", "fold": k, "folds": FOLDS, "seed": seed,
-                "good_threshold": float(np.median(train_mos)) / 100.0, "good_score": chosen["good_score"], "chosen": chosen})
+            save_outer(plan, model, out / f"outer-fold{k}.pt", k, chosen, seed, f"aescull-spp-outer{k}")
         log(f"outer fold {k}: {chosen['variant']} w {chosen['tap_weight']} line {chosen['good_score']:.4f} | "
             + " ".join(f"{key} {metrics[key]:.4f}" for key in ("srcc", "plcc", "accuracy", "pair_accuracy", "bokeh_change", "pyramid_srcc")))
         rows.append(metrics)
@@ -370,35 +379,31 @@ def report(plan: Plan, out: Path, config: TrainConfig, seed: int, fixed: dict | 
     return result
 
 
-def fixed_choice(plan: Plan, out: Path, name: str, folds: list[int]) -> dict:
-    """Candidate ``name`` with its score line chosen on the outer models' own-fold scores of ``folds``."""
+def fixed_oof(plan: Plan, out: Path, name: str) -> Scores:
+    """Candidate ``name``'s out-of-fold scores: each outer model's of its own fold."""
     variant, weight = FIXED_CANDIDATES[name]
-    cache = plan.cache
-    pyramid, kernel = Scores(cache), Scores(cache)
-    for j in folds:
-        idx = plan.folds[j]
-        pyramid.plain[idx] = np.load(out / f"pyr-outer{j}.npz")["plain"][idx]
-        if variant != "none":
-            kernel.plain[idx] = load_kernel(out, variant, f"outer{j}")[1].plain[idx]
+    kernel = kernel_oof(plan, out, None, variant) if variant != "none" else None
+    return blend(pyramid_oof(plan, out, None), kernel, weight, plan.cache)
+
+
+def fixed_choice(plan: Plan, name: str, oof: Scores, folds: list[int]) -> dict:
+    """Candidate ``name`` with its score line chosen on its out-of-fold scores ``oof`` of ``folds``."""
+    variant, weight = FIXED_CANDIDATES[name]
     label_idx = np.sort(np.concatenate([plan.folds[j] for j in folds]))
-    blended = blend(pyramid, kernel if variant != "none" else None, weight, cache)
-    y = cache.mos[label_idx] / 100.0
-    return {"variant": variant, "tap_weight": weight, "good_score": choose_score_line(blended.plain[label_idx], y, float(np.median(y)))}
+    y = plan.cache.mos[label_idx] / 100.0
+    return {"variant": variant, "tap_weight": weight, "good_score": choose_score_line(oof.plain[label_idx], y, float(np.median(y)))}
 
 
 def report_fixed(plan: Plan, out: Path, config: TrainConfig, seed: int, name: str) -> dict:
     """Candidate ``name`` on every outer fold (its line from the other folds), each outer model saved
     as ``aescull score`` runs it (DIR/outer-fold{k}-NAME.pt, with photo-folds.json for evaluation.trust)."""
-    cache = plan.cache
+    oof = fixed_oof(plan, out, name)
     rows = []
     for k in range(FOLDS):
-        chosen = fixed_choice(plan, out, name, [j for j in range(FOLDS) if j != k])
+        chosen = fixed_choice(plan, name, oof, [j for j in range(FOLDS) if j != k])
         model, fit = assemble(plan, out, f"outer{k}", chosen, config, seed)
         metrics = outer_metrics(plan, out, k, chosen, fit)
-        train_mos = cache.mos[plan.train_idx(f"outer{k}")]
-        save_checkpoint(model, out / f"outer-fold{k}-{name}.pt", {
-            "name": f"aescull-spp-outer{k}-{name}", "fold": k, "folds": FOLDS, "seed": seed,
-            "good_threshold": float(np.median(train_mos)) / 100.0, "good_score": chosen["good_score"], "chosen": chosen})
+        save_outer(plan, model, out / f"outer-fold{k}-{name}.pt", k, chosen, seed, f"aescull-spp-outer{k}-{name}")
         log(f"{name} outer fold {k}: line {chosen['good_score']:.4f} | " + " ".join(f"{key} {metrics[key]:.4f}" for key in summary([metrics])))
         rows.append(metrics)
     (out / "photo-folds.json").write_text(json.dumps(plan.photo_fold_of(), indent=1))
@@ -417,7 +422,7 @@ def final(plan: Plan, out: Path, config: TrainConfig, seed: int, target: Path, n
         chosen = choose(plan, pyramid, kernels, everything)
         log(f"final candidates: {json.dumps(chosen['candidates'])}")
     else:
-        chosen = fixed_choice(plan, out, candidate, list(range(FOLDS)))
+        chosen = fixed_choice(plan, candidate, fixed_oof(plan, out, candidate), list(range(FOLDS)))
     log(f"final choices: {json.dumps({k: v for k, v in chosen.items() if k != 'candidates'})}")
     model, _ = assemble(plan, out, "final", chosen, config, seed)
     pyramid_meta = load_model(out / "pyr-final.pt").meta
