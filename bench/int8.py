@@ -24,9 +24,9 @@ import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-import training.export_onnx as export_onnx
 from aescull.model.checkpoint import default_weights_path
 from aescull.pipeline.decode import decode
+from training.export_onnx import export
 from training.metrics import spearman
 
 
@@ -37,16 +37,6 @@ class Photos(CalibrationDataReader):
     def get_next(self) -> dict | None:
         path = next(self.paths, None)
         return None if path is None else {"images": decode(path, 512).pixels[None]}
-
-
-def float32_export(target: Path) -> None:
-    """The shipped checkpoint as ONNX with float32 weights (the exporter's float16 storage switched off)."""
-    keep_half = export_onnx.half_initializers
-    export_onnx.half_initializers = lambda graph: 0
-    try:
-        export_onnx.export(default_weights_path(), target)
-    finally:
-        export_onnx.half_initializers = keep_half
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -62,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         models = {"float32": folder / "float32.onnx"}
-        float32_export(models["float32"])
+        export(default_weights_path(), models["float32"], half_weights=False)
         prepared = folder / "prepared.onnx"
         quant_pre_process(str(models["float32"]), str(prepared), skip_symbolic_shape=True)
         nodes = onnx.load(str(prepared)).graph.node

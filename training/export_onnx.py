@@ -104,8 +104,10 @@ def half_initializers(graph: onnx.GraphProto) -> int:
     return converted
 
 
-def export(checkpoint: Path, output: Path) -> str:
-    """Write ``output`` from ``checkpoint``; returns the ONNX file's sha256."""
+def export(checkpoint: Path, output: Path, half_weights: bool = True) -> str:
+    """Write ``output`` from ``checkpoint``; returns the ONNX file's sha256. ``half_weights=False``
+    stores every weight as float32 (for tools that read weights only as float32, such as the INT8
+    quantiser of ``bench.int8``)."""
     loaded = load_model(checkpoint)
     exported = Exported(loaded.model).eval()
     example = torch.rand(1, 3, 341, 512)
@@ -127,7 +129,7 @@ def export(checkpoint: Path, output: Path) -> str:
     for node in model.graph.node:  # the exporter's debug notes: this file's path and line numbers, which would change the sha256
         del node.metadata_props[:]
         node.doc_string = ""
-    converted = half_initializers(model.graph)
+    converted = half_initializers(model.graph) if half_weights else 0
     meta = {"config": json.dumps(loaded.config.to_dict()), "meta": json.dumps(loaded.meta), "checkpoint_sha256": loaded.sha256,
             "checkpoint": checkpoint.name}
     del model.metadata_props[:]
