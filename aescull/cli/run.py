@@ -1,11 +1,13 @@
 """Scoring as the commands run it: load the model first, stream the rows, warn about each failure.
 
-The model is loaded before any output, so a bad ``--weights`` or a missing Ray fails with exit 2
-and no rows; each failed file is warned about on stderr as its row goes by.
+The model is loaded, and the first row computed, before any output, so a bad ``--weights`` or a
+missing Ray fails with exit 2 and no rows; each failed file is warned about on stderr as its row
+goes by.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -53,11 +55,11 @@ def scored(
     """The rows of ``aescull score PATH...`` (default: the current folder), in discovery order."""
     if faces is not None:
         _faces_ready()
+    loaded = loaded or load_weights(scoring)  # first: ONNX Runtime builds its session while the pipeline's modules import
 
     from aescull.pipeline.cache import default_cache_path
     from aescull.pipeline.local import score_paths
 
-    loaded = loaded or load_weights(scoring)
     cache_file = None if scoring.no_cache else (scoring.cache or default_cache_path())
     targets = [str(path) for path in (paths or [Path(".")])]
     if engine is Engine.ray:
@@ -77,9 +79,24 @@ def scored(
             **({} if scoring.batch_size is None else {"batch_size": scoring.batch_size}),
             **({} if scoring.workers is None else {"workers": scoring.workers}),
         )
+    records = _started(records)
     if quiet or not sys.stderr.isatty():
         return _reported(records)
     return _reported(_with_progress(records, _count(targets, scoring.recursive)))
+
+
+def _started(records: Iterator[ScoreRecord]) -> Iterator[ScoreRecord]:
+    """The records, the first already computed: ONNX Runtime builds its session while the first
+    photos decode, and a model whose session cannot be built fails here, exit 2 before any output."""
+    from aescull.model.bundled import WeightsError
+
+    try:
+        first = next(records)
+    except StopIteration:
+        return iter(())
+    except WeightsError as error:
+        raise UsageError(str(error)) from error
+    return itertools.chain([first], records)
 
 
 def _faces_ready() -> None:

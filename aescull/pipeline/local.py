@@ -150,6 +150,8 @@ class _Pipeline:
         job.future = self.pool.submit(decode, candidate.path, self.max_side, self.thumbnail_side, self.checks, self.draft,
                                       self._measure_faces if self.faces else None)
         self.in_flight.append(job)
+        if self.network is None:  # while the first decode runs (ONNX Runtime may still be building its session)
+            self.network = self.loaded.network()
 
     def _measure_faces(self, upright: Image.Image) -> tuple[Face, ...]:
         """In a decoding thread, with that thread's own models (MediaPipe's are not shared between threads)."""
@@ -183,8 +185,7 @@ class _Pipeline:
     def _run_batch(self, shape: tuple[int, ...]) -> None:
         items = self.buckets.pop(shape)
         self.held -= len(items)
-        if self.network is None:
-            self.network = self.loaded.network()
+        assert self.network is not None
         scores = score_batch(self.network, [photo.pixels for _, photo in items])
         fresh: list[tuple[FileKey, CachedScore]] = []
         fresh_signatures: list[tuple[FileKey, bytes]] = []

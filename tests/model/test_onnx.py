@@ -183,3 +183,86 @@ def test_export_command_turns_a_checkpoint_into_an_onnx_file_that_scores_alike(t
         assert onnx_row["path"] == torch_row["path"] and onnx_row["error"] == torch_row["error"]
         if torch_row["score"] is not None:
             assert abs(onnx_row["score"] - torch_row["score"]) <= AGREEMENT + 1e-9
+
+
+@needs_onnx
+def test_the_model_config_is_read_from_the_file_without_a_session() -> None:
+    """The metadata reader sees what ONNX Runtime sees, and refuses what is not a protobuf message."""
+    import onnxruntime
+
+    from aescull.model.onnx_runtime import custom_metadata
+
+    session = onnxruntime.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
+    assert custom_metadata(SHIPPED_ONNX.read_bytes()) == session.get_modelmeta().custom_metadata_map
+    with pytest.raises(ValueError):
+        custom_metadata(b"not a model")
+    with pytest.raises(ValueError, match="truncated"):
+        custom_metadata(SHIPPED_ONNX.read_bytes()[:100_000])
+
+
+def _kept_rewrites(cache_home: Path) -> list[Path]:
+    return sorted((cache_home / "aescull" / "compiled").glob("*.onnx"))
+
+
+@needs_onnx
+def test_the_kept_rewrite_scores_bit_for_bit_as_the_shipped_file(tmp_path: Path, isolated_cache: Path) -> None:
+    """The first load keeps ONNX Runtime's rewrite of the graph; the next starts from it, and its
+    scores are exactly those of a session on the shipped file; a damaged rewrite is written again."""
+    import numpy as np
+    import onnxruntime
+
+    from aescull.model.onnx_runtime import load_onnx
+    from aescull.pipeline.decode import decode
+
+    folder = fixed_photos(tmp_path / "photos")
+    batches = [decode(path, 512).pixels[None] for path in sorted(folder.iterdir()) if path.name != "small.jpg"]
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    original = onnxruntime.InferenceSession(str(SHIPPED_ONNX), options, providers=["CPUExecutionProvider"])
+    expected = [original.run(None, {"images": batch})[0] for batch in batches]
+
+    load_onnx().network()
+    [kept] = _kept_rewrites(isolated_cache)
+    stamp = kept.stat().st_mtime_ns
+    network = load_onnx().network()
+    assert kept.stat().st_mtime_ns == stamp  # read, not written again
+    assert all(np.array_equal(network(batch), scores) for batch, scores in zip(batches, expected, strict=True))
+
+    kept.write_bytes(kept.read_bytes()[: kept.stat().st_size // 2])
+    network = load_onnx().network()
+    assert _kept_rewrites(isolated_cache) == [kept] and kept.stat().st_size > 2 * 10**7
+    assert all(np.array_equal(network(batch), scores) for batch, scores in zip(batches, expected, strict=True))
+
+
+@needs_onnx
+def test_a_cache_folder_that_cannot_be_written_costs_only_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    folder = fixed_photos(tmp_path / "photos")
+    code, out, err = invoke(["score", str(folder), "--no-cache", "-q"])
+    assert code == 0, err
+    assert len(rows(out)) == 6 and all(row["score"] for row in rows(out) if not row["error"])
+
+
+def _protobuf_entry(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (lengths under 2**14 here)."""
+    length = bytes([len(payload)]) if len(payload) < 0x80 else bytes([len(payload) & 0x7F | 0x80, len(payload) >> 7])
+    return bytes([number << 3 | 2]) + length + payload
+
+
+@needs_onnx
+def test_a_model_whose_session_cannot_be_built_is_a_usage_error_before_any_output(tmp_path: Path) -> None:
+    """An aescull export's metadata around no graph: the config reads, the session does not build
+    (on its own thread, while the photo decodes); still exit 2, and nothing on stdout."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(SHIPPED_ONNX), providers=["CPUExecutionProvider"])
+    metadata = session.get_modelmeta().custom_metadata_map
+    graphless = tmp_path / "graphless.onnx"
+    graphless.write_bytes(b"".join(
+        _protobuf_entry(14, _protobuf_entry(1, key.encode()) + _protobuf_entry(2, value.encode())) for key, value in metadata.items()
+    ))
+    folder = fixed_photos(tmp_path / "photos")
+    code, out, err = invoke(["score", str(folder), "--no-cache"], weights=graphless)
+    assert code == 2 and "not a valid ONNX model" in err and out == ""
