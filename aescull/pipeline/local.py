@@ -197,15 +197,16 @@ class _Pipeline:
             if score is None:
                 self._finish(job, self._error_record(job, MODEL_FAILED))
                 continue
-            pixels = photo.pixels
-            vector = signature(pixels)  # both cached even when not asked for: a later --groups run reads them
-            clues = set_clues(pixels, info.exposure)
             record = self._record(job, score, info.width, info.height, info.taken, info.camera, checks=photo.checks, found=photo.faces)
-            self._finish(job, replace(record, signature=vector, clues=clues) if self.signatures else record)
             assert job.key is not None
+            if self.signatures or self.cache:  # cached even when not asked for: a later --groups run reads them
+                vector, clues = signature(photo.pixels), set_clues(photo.pixels, info.exposure)
+                fresh_signatures.append((job.key, signature_bytes(vector)))
+                fresh_clues.append((job.key, clues))
+                if self.signatures:
+                    record = replace(record, signature=vector, clues=clues)
+            self._finish(job, record)
             fresh.append((job.key, CachedScore(score, info.width, info.height, info.taken, info.camera)))
-            fresh_signatures.append((job.key, signature_bytes(vector)))
-            fresh_clues.append((job.key, clues))
             if photo.checks is not None:
                 fresh_checks.append((job.key, photo.checks))
             if photo.faces is not None:
