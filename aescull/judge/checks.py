@@ -29,6 +29,7 @@ The thresholds below were calibrated by ``python -m evaluation.checks_eval`` (se
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -254,6 +255,7 @@ def _prefilter(pixels: np.ndarray) -> np.ndarray:
     return sum(weight * rows[index : rows.shape[0] - taps + 1 + index, :] for index, weight in enumerate(_PREFILTER))
 
 
+@functools.cache  # computed when a line is first measured, not when every command imports this module
 def _bar_table(points: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """How a line's flank misleads, by the line's shape (see :func:`_edge_steepness`).
 
@@ -274,9 +276,6 @@ def _bar_table(points: int = 200) -> tuple[np.ndarray, np.ndarray]:
         excess.append(_SQRT_2PI * step / height)
     # Strictly increasing for np.interp (it is, up to the grid, for thin lines where it is flat).
     return np.maximum.accumulate(np.asarray(ratio)) + np.arange(points) * 1e-9, np.asarray(excess)
-
-
-_BAR_RATIO, _BAR_EXCESS = _bar_table()
 
 
 def _edge_steepness(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -355,7 +354,7 @@ def _edge_steepness(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         steepest[flank] = _steepest_step(flat_steps, first, last, runs[flank], sign[flank], peak[flank])
         distance = np.abs(steepest[flank] - steepest[other])
         steepness = (peak[flank] + peak[other]) / (rise[flank] + rise[other])
-        excess = np.interp(np.maximum(distance - LINE_NOISE, 0) * steepness, _BAR_RATIO, _BAR_EXCESS)
+        excess = np.interp(np.maximum(distance - LINE_NOISE, 0) * steepness, *_bar_table())
         values.append(steepness / excess)
         rows.append(row[flank])
     return np.concatenate(values), np.concatenate(rows)
