@@ -303,40 +303,66 @@ def _edge_steepness(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.ones(signs.shape, dtype=bool)
     starts[:, 1:] = signs[:, 1:] != signs[:, :-1]
     first = np.flatnonzero(starts.ravel())
-    flat_steps = steps.ravel()
-    rise = np.abs(np.add.reduceat(flat_steps, first))
-    peak = np.maximum.reduceat(np.abs(flat_steps), first)
+    flat_steps, flat_signs, samples = steps.ravel(), signs.ravel(), lines.ravel()
     last = np.append(first[1:], signs.size) - 1
     whole = (first % length != 0) & (last % length != length - 1)
-    runs = np.flatnonzero(whole & (signs.ravel()[first] != 0) & (rise >= EDGE_CONTRAST) & (peak >= EDGE_SLOPE))
+    # A run's rise is the difference of its end samples up to float32 rounding: most runs are far
+    # below EDGE_CONTRAST on that alone, and only the others are summed step by step as before.
+    row_offset = first // length  # samples have one more column than steps
+    ends = samples[last + row_offset + 1] - samples[first + row_offset]
+    candidates = np.flatnonzero(whole & (flat_signs[first] != 0) & (np.abs(ends) >= EDGE_CONTRAST - 0.5))
+    lengths = last[candidates] - first[candidates] + 1
+    begins = np.cumsum(lengths) - lengths
+    compact = flat_steps[np.arange(lengths.sum()) + np.repeat(first[candidates] - begins, lengths)] if candidates.size else flat_steps[:0]
+    rise = np.abs(np.add.reduceat(compact, begins)) if candidates.size else compact
+    peak = np.maximum.reduceat(np.abs(compact), begins) if candidates.size else compact
+    measured = (rise >= EDGE_CONTRAST) & (peak >= EDGE_SLOPE)
+    runs, rise, peak = candidates[measured], rise[measured], peak[measured]
     if runs.size == 0:
         return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.intp)
-    start, rise, peak = first[runs], rise[runs], peak[runs]
-    sign = signs.ravel()[start].astype(np.float32)
+    start = first[runs]
+    sign = flat_signs[start].astype(np.float32)
     row = start // length
     low, high = start % length, last[runs] % length + 1  # the samples at the run's two ends
     reach = np.clip(np.ceil(FLAT_REACH * rise / peak), 2, MAX_REACH).astype(np.intp)
-    offsets = np.arange(1, int(reach.max()) + 1)[:, None]
-    within = offsets * (offsets <= reach)  # one row per offset; 0 beyond the reach: the end itself
-    samples = lines.ravel()
     top = row * (length + 1) + high  # flat indices of the samples at the run's ends
     bottom = top - high + low
-    # Beyond the top and below the bottom, oriented so that positive is "on" (the rise goes on)
-    # and negative is "back" (the signal returns, as over the apex of a line). Windows that leave
-    # the row belong to runs that are not measured (``fits``); they are only kept in the array.
-    after = (samples[np.minimum(top + within, samples.size - 1)] - samples[top]) * sign
-    before = (samples[bottom] - samples[np.maximum(bottom - within, 0)]) * sign
+    # The highest and lowest samples within each run's reach beyond its top and below its bottom;
+    # in order of reach, so that offset k reads only the runs that reach that far. Windows that
+    # leave the row belong to runs that are not measured (``fits``); they are only kept in the arrays.
+    order = np.argsort(reach, kind="stable")
+    ahead, behind = top[order], bottom[order]
+    beyond_high = np.full(runs.size, -np.inf, dtype=samples.dtype)
+    beyond_low = np.full(runs.size, np.inf, dtype=samples.dtype)
+    below_high, below_low = beyond_high.copy(), beyond_low.copy()
+    for offset, begin in enumerate(np.searchsorted(reach[order], np.arange(1, int(reach.max()) + 1)), start=1):
+        after = samples[np.minimum(ahead[begin:] + offset, samples.size - 1)]
+        np.maximum(beyond_high[begin:], after, out=beyond_high[begin:])
+        np.minimum(beyond_low[begin:], after, out=beyond_low[begin:])
+        before = samples[np.maximum(behind[begin:] - offset, 0)]
+        np.maximum(below_high[begin:], before, out=below_high[begin:])
+        np.minimum(below_low[begin:], before, out=below_low[begin:])
+    unsorted = np.empty_like(order)
+    unsorted[order] = np.arange(order.size)
+    beyond_high, beyond_low, below_high, below_low = (values[unsorted] for values in (beyond_high, beyond_low, below_high, below_low))
+    # Oriented so that positive is "on" (the rise goes on) and negative is "back" (the signal
+    # returns, as over the apex of a line): the most on and the most back beyond each end.
+    at_top, at_bottom, rising = samples[top], samples[bottom], sign > 0
+    on_after = np.where(rising, beyond_high - at_top, at_top - beyond_low)
+    back_after_by = np.where(rising, at_top - beyond_low, beyond_high - at_top)
+    on_before = np.where(rising, at_bottom - below_low, below_high - at_bottom)
+    back_before_by = np.where(rising, below_high - at_bottom, at_bottom - below_low)
     tolerance = FLAT_SHARE * rise
-    back_after, back_before = after.min(axis=0) < -tolerance, before.min(axis=0) < -tolerance
+    back_after, back_before = back_after_by > tolerance, back_before_by > tolerance
     fits = (low >= reach) & (high + reach <= length)
-    alone = fits & (after.max(axis=0) <= tolerance) & (before.max(axis=0) <= tolerance)
+    alone = fits & (on_after <= tolerance) & (on_before <= tolerance)
     edges = alone & ~back_after & ~back_before
     # Flanks of lines: back over the apex at one end only; the neighbouring run across the apex
     # must be such a flank too, turning back towards this one.
     to_apex = alone & back_after & ~back_before  # the apex is beyond the top
     from_apex = alone & back_before & ~back_after  # the apex is below the bottom
     # The neighbouring runs, across a flat apex (equal samples: zero steps) where there is one.
-    moving = signs.ravel()[first] != 0
+    moving = flat_signs[first] != 0
     index = np.arange(first.size)
     following = np.minimum.accumulate(np.where(moving, index, first.size)[::-1])[::-1]
     preceding = np.maximum.accumulate(np.where(moving, index, -1))
