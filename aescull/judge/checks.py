@@ -190,13 +190,14 @@ def _sharpness(luma: Image.Image, tiles: _Tiles) -> float | None:
     shapes: dict[tuple[int, ...], list[np.ndarray]] = {}
     for left, top, right, bottom in tiles.most_detailed(DETAIL_TILES):
         box = (max(0, left - margin), max(0, top - margin), min(width, right + margin), min(height, bottom + margin))
-        smoothed = _prefilter(np.asarray(luma.crop(box), dtype=np.float32))
-        shapes.setdefault(smoothed.shape, []).append(smoothed)
+        crop = np.asarray(luma.crop(box), dtype=np.float32)
+        shapes.setdefault(crop.shape, []).append(crop)
+    smoothed = [_prefilter(np.stack(same)) for same in shapes.values()]  # one filter pass per shape, not per tile
     per_direction = []
     for across in (True, False):
         steepness: list[np.ndarray] = []
-        for same in shapes.values():
-            block = np.stack(same) if across else np.stack(same).transpose(0, 2, 1)
+        for same in smoothed:
+            block = same if across else same.transpose(0, 2, 1)
             lines = np.ascontiguousarray(block).reshape(-1, block.shape[2])
             edges, rows = _edge_steepness(lines)
             steepness.append(_tile_percentiles(edges, rows // block.shape[1], len(same)))
@@ -249,10 +250,11 @@ def _tile_percentiles(values: np.ndarray, tile: np.ndarray, tiles: int) -> np.nd
 
 
 def _prefilter(pixels: np.ndarray) -> np.ndarray:
-    """Separable 1-px Gaussian, 'valid' part only (no invented border)."""
+    """Separable 1-px Gaussian over the last two axes (an image, or a stack of them), 'valid' part
+    only (no invented border)."""
     taps = len(_PREFILTER)
-    rows = sum(weight * pixels[:, index : pixels.shape[1] - taps + 1 + index] for index, weight in enumerate(_PREFILTER))
-    return sum(weight * rows[index : rows.shape[0] - taps + 1 + index, :] for index, weight in enumerate(_PREFILTER))
+    rows = sum(weight * pixels[..., index : pixels.shape[-1] - taps + 1 + index] for index, weight in enumerate(_PREFILTER))
+    return sum(weight * rows[..., index : rows.shape[-2] - taps + 1 + index, :] for index, weight in enumerate(_PREFILTER))
 
 
 @functools.cache  # computed when a line is first measured, not when every command imports this module
@@ -405,35 +407,45 @@ def _steepest_step(steps: np.ndarray, first: np.ndarray, last: np.ndarray, runs:
 def _noise(luma: Image.Image, tiles: _Tiles) -> float | None:
     """Immerkaer (1996) on the flattest patches, unless they look like texture (see the module docstring)."""
     low, high = NOISE_LEVELS
-    fine, coarse = [], []
-    for box in tiles.flattest(FLAT_TILES):
-        pixels = np.asarray(luma.crop(box), dtype=np.float32)
-        for top in range(0, pixels.shape[0] - NOISE_PATCH + 1, NOISE_PATCH):
-            for left in range(0, pixels.shape[1] - NOISE_PATCH + 1, NOISE_PATCH):
-                patch = pixels[top : top + NOISE_PATCH, left : left + NOISE_PATCH]
-                if low <= patch.mean() <= high:
-                    fine.append(_immerkaer(patch))
-                    coarse.append(_step_noise(patch))
-    if not fine:
+    patches = [
+        patch
+        for box in tiles.flattest(FLAT_TILES)
+        for patch in _patches(np.asarray(luma.crop(box), dtype=np.float32))
+    ]
+    if not patches:
         return None
-    estimates = np.asarray(fine)
+    stack = np.stack(patches)
+    levels = stack.mean(axis=(1, 2))
+    stack = stack[(low <= levels) & (levels <= high)]
+    if not len(stack):
+        return None
+    estimates = _immerkaer(stack)
     noise = float(np.percentile(estimates, NOISE_PERCENTILE))
     flattest = np.argsort(estimates)[: max(1, len(estimates) // 10)]
-    noise_like = float(np.mean(estimates[flattest] / np.maximum(np.asarray(coarse)[flattest], 1e-6)))
+    noise_like = float(np.mean(estimates[flattest] / np.maximum(_step_noise(stack)[flattest], 1e-6)))
     if noise > NOISY_ABOVE and noise_like < NOISE_LIKE:
         return None
     return round(noise, 2)
 
 
-def _immerkaer(patch: np.ndarray) -> float:
-    """Noise sigma from the mean absolute response to a mask that cancels smooth shading."""
-    response = np.diff(np.diff(patch, n=2, axis=1), n=2, axis=0)
-    return math.sqrt(math.pi / 2) * float(np.abs(response).mean()) / 6
+def _patches(pixels: np.ndarray) -> list[np.ndarray]:
+    """The whole NOISE_PATCH-square patches of a tile, row by row."""
+    return [
+        pixels[top : top + NOISE_PATCH, left : left + NOISE_PATCH]
+        for top in range(0, pixels.shape[0] - NOISE_PATCH + 1, NOISE_PATCH)
+        for left in range(0, pixels.shape[1] - NOISE_PATCH + 1, NOISE_PATCH)
+    ]
 
 
-def _step_noise(patch: np.ndarray) -> float:
+def _immerkaer(patches: np.ndarray) -> np.ndarray:
+    """Noise sigma of each patch from the mean absolute response to a mask that cancels smooth shading."""
+    response = np.diff(np.diff(patches, n=2, axis=2), n=2, axis=1)
+    return math.sqrt(math.pi / 2) * np.abs(response).mean(axis=(1, 2)).astype(np.float64) / 6
+
+
+def _step_noise(patches: np.ndarray) -> np.ndarray:
     """The same sigma read from first differences, which texture inflates far more."""
-    steps = float(np.abs(np.diff(patch, axis=1)).mean() + np.abs(np.diff(patch, axis=0)).mean()) / 2
+    steps = (np.abs(np.diff(patches, axis=2)).mean(axis=(1, 2)) + np.abs(np.diff(patches, axis=1)).mean(axis=(1, 2))).astype(np.float64) / 2
     return math.sqrt(math.pi / 2) * steps / math.sqrt(2)
 
 
