@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from aescull.fsutil import temporary_path
 from aescull.model.bundled import ONNX_FILE, ONNX_SHA256, WeightsError, bundled_path
 from aescull.model.config import Described, ModelConfig
 from aescull.model.inference import Network
@@ -128,7 +128,9 @@ def _keep_rewrite(path: Path, kept: Path) -> None:
     import onnxruntime
 
     kept.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_path(kept)
+    handle, name = tempfile.mkstemp(dir=kept.parent, prefix=f".{kept.name}.", suffix=".tmp")  # one per writer, thread or process
+    os.close(handle)
+    temporary = Path(name)
     options = _options(1)
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(temporary)
