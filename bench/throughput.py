@@ -7,7 +7,10 @@
   decode floor (Pillow opening every JPEG in draft mode and scaling it to 512 px on 2 threads,
   nothing else), then ``aescull score``, ``aescull score --checks`` and a one-photo ``aescull
   score`` on each runtime (torch, ONNX Runtime): wall and CPU seconds, time to the first row,
-  peak RSS, and the ratios the targets are stated in (score / floor, --checks / score).
+  peak RSS, and the ratios the targets are stated in (score / floor, --checks / score). Each runs
+  as an installed aescull would: bytecode compiled, and a user cache folder where ONNX Runtime's
+  rewrite of the graph is kept (primed by one untimed run); the one-photo run is also timed as a
+  first run ever, with an empty user cache.
 
 The rest runs each configuration in its own child process (forked from a parent that has
 imported torch but never run it), so every peak RSS is that configuration's own (torch's imports
@@ -359,10 +362,11 @@ def run_warm_cache(folder: Path, cache_file: Path, out: Path) -> dict:
     return {"n": total, "hits": hits, "e2e_s": time.perf_counter() - wall, "cpu_s": _cpu() - cpu}
 
 
-def run_command(args: list[str]) -> dict:
+def run_command(args: list[str], env: dict[str, str] | None = None) -> dict:
     """A whole ``python -m aescull ...`` process: wall and CPU seconds, start-up included."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "aescull", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "aescull", *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               env=env)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": time.perf_counter() - started, "cpu_s": usage.ru_utime + usage.ru_stime, "rc": process.returncode,
@@ -462,7 +466,8 @@ def warm_cache(folder: Path, work: Path) -> None:
     result = in_child(run_warm_cache, folder, cache_file, work / "warm.csv")
     print(f"in-process re-run: {result['n']} files, {result['hits']} cache hits, {result['e2e_s']:.2f} s wall = "
           f"{result['n'] / result['e2e_s']:.0f} files/s; {result['cpu_s']:.2f} CPU s = {result['n'] / result['cpu_s']:.0f} files/CPU-s")
-    command = run_command(["score", str(folder), "--cache", str(cache_file), "--quiet", "--output", str(work / "warm-cli.csv")])
+    command = run_command(["score", str(folder), "--cache", str(cache_file), "--quiet", "--output", str(work / "warm-cli.csv")],
+                          child_env(work))
     print(f"whole command (start-up, imports, model load included): rc {command['rc']}, {command['wall_s']:.2f} s wall = "
           f"{result['n'] / command['wall_s']:.0f} files/s; {command['cpu_s']:.2f} CPU s = {result['n'] / command['cpu_s']:.0f} files/CPU-s")
     if command["rc"] != 0:
@@ -488,10 +493,19 @@ with ThreadPoolExecutor(2) as pool:
 """
 
 
-def run_process(command: list[str]) -> dict:
+def child_env(work: Path, cache_home: Path | None = None) -> dict[str, str]:
+    """The environment of a measured process, as an installed aescull runs: its bytecode compiled
+    (pip compiles on install, so PYTHONDONTWRITEBYTECODE is dropped and a bytecode folder under
+    ``work`` is kept), and a user cache folder of its own (``cache_home``; default: one under
+    ``work`` that every run shares, where ONNX Runtime's rewrite of the graph is kept)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(work / "pycache"), "XDG_CACHE_HOME": str(cache_home or work / "xdg-cache")}
+
+
+def run_process(command: list[str], env: dict[str, str]) -> dict:
     """A whole process: wall and CPU seconds, peak RSS, and when its first row (second stdout line) came."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     assert process.stdout is not None
     first_row = None
     for index, _ in enumerate(process.stdout):
@@ -502,8 +516,10 @@ def run_process(command: list[str]) -> dict:
             "first_row_s": first_row, "rc": os.waitstatus_to_exitcode(status)}
 
 
-def engines(folder: Path, rounds: int) -> None:
-    """The floor, the torch runtime and the ONNX runtime as whole processes, interleaved round by round."""
+def engines(folder: Path, rounds: int, work: Path) -> None:
+    """The floor, the torch runtime and the ONNX runtime as whole processes, interleaved round by
+    round; a one-photo run also with an empty user cache (the first run ever: it writes the rewrite
+    of the graph that later runs start from)."""
     from aescull.model.inference import RUNTIMES, onnx_available
 
     runtimes = [runtime for runtime in RUNTIMES if runtime != "onnx" or onnx_available()]
@@ -514,6 +530,10 @@ def engines(folder: Path, rounds: int) -> None:
         configs[f"{runtime} score"] = [*score, "--runtime", runtime, str(folder)]
         configs[f"{runtime} --checks"] = [*score, "--runtime", runtime, "--checks", str(folder)]
         configs[f"{runtime} 1 photo"] = [*score, "--runtime", runtime, str(one)]
+    if "onnx" in runtimes:
+        configs["onnx 1st run"] = configs["onnx 1 photo"]
+    env = child_env(work)
+    run_process(configs[f"{runtimes[0]} 1 photo"], env)  # compiles the bytecode and keeps the rewrite, untimed
     print(f"\n== whole processes, interleaved ({rounds} rounds): {folder}, {len(_jpegs(folder))} JPEGs; one photo: {one.name}; "
           f"peak RSS counts from the spawning parent's {_rss_mb():.0f} MB ==")
     print(f"{'':<16} {'wall s':>7} {'cpu s':>7} {'1st row s':>9} {'RSS MB':>7}")
@@ -521,7 +541,8 @@ def engines(folder: Path, rounds: int) -> None:
     for index in range(rounds):
         names = list(configs) if index % 2 == 0 else list(reversed(configs))
         for name in names:
-            result = run_process(configs[name])
+            fresh = work / f"xdg-fresh-{index}" if name == "onnx 1st run" else None
+            result = run_process(configs[name], child_env(work, fresh) if fresh else env)
             results[name].append(result)
             first = f"{result['first_row_s']:9.2f}" if result["first_row_s"] is not None else f"{'-':>9}"
             print(f"{name + ' #' + str(index + 1):<16} {result['wall_s']:7.2f} {result['cpu_s']:7.2f} {first} {result['rss_mb']:7.0f}"
@@ -537,12 +558,17 @@ def engines(folder: Path, rounds: int) -> None:
         print(f"{runtime}: score {median[f'{runtime} score']['wall_s'] / floor:.2f}x the floor (per round: "
               f"{', '.join(f'{r:.2f}x' for r in ratios)}), --checks {statistics.median(checks):.2f}x score, "
               f"first row of one photo {first:.2f} s")
+    if "onnx" in runtimes:
+        print(f"onnx, first run ever (empty user cache): first row of one photo "
+              f"{statistics.median(run['first_row_s'] for run in results['onnx 1st run']):.2f} s")
 
 
-def startup() -> None:
+def startup(work: Path) -> None:
     print("\n== start-up ==")
+    env = child_env(work)
     for args in (["--version"], ["--help"], ["score", "--help"]):
-        runs = [run_command(args) for _ in range(3)]
+        run_command(args, env)  # its bytecode compiled, untimed
+        runs = [run_command(args, env) for _ in range(3)]
         print(f"aescull {' '.join(args):<14} median {statistics.median(r['wall_s'] for r in runs):.3f} s wall, "
               f"{statistics.median(r['cpu_s'] for r in runs):.3f} s CPU (3 runs)")
 
@@ -566,7 +592,7 @@ def main() -> None:
         print(f"inputs ready in {time.perf_counter() - started:.0f} s under {work}; load average {os.getloadavg()}, "
               f"nice {os.nice(0)}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}", flush=True)
         if "engines" in parts:  # before torch is imported here: Linux counts a child's peak RSS from before its exec
-            engines(args.photos, args.rounds)
+            engines(args.photos, args.rounds, work)
         import torch  # the in-process children are forked from here, so each starts as an aescull process would
 
         import aescull.pipeline.local  # noqa: F401  (imported once, before the forks)
@@ -584,7 +610,7 @@ def main() -> None:
         if "cache" in parts:
             warm_cache(folders["cache"], work)
         if "startup" in parts:
-            startup()
+            startup(work)
         print(f"\nload average at the end {os.getloadavg()}")
 
 
