@@ -396,7 +396,7 @@ def _row(label: str, result: dict) -> str:
 HEADER = (f"{'':<14} {'discover':>8} {'decode':>8} {'model':>8} {'write':>8} {'setup':>8} | {'e2e s':>8} {'img/s*':>7} | "
           f"{'cpu s':>8} {'img/cpu-s*':>7} | {'RSS MB':>6}")
 FOOTNOTE = ("seconds per stage (decode summed over its threads, so stages overlap); setup: preparing the network once per run "
-            "(torch: folding batch norms; ONNX Runtime builds its session at model load); * without the setup")
+            "(torch: folding batch norms; ONNX Runtime: waiting for the session it builds on a thread from model load); * without the setup")
 
 
 def compare(title: str, folder: Path, rounds: int, work: Path, sizes: list[int]) -> None:
