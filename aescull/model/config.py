@@ -7,6 +7,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+# The network's stride-32 feature map must be at least three cells across the frame's short
+# side to judge it: measured on strips of 80 clive-dev photos, a short side of 32 px or less
+# (one cell) scored near 1.0 whatever the photo (Spearman with people 0.12), 33-64 px (two
+# cells) 0.41-0.48, 72-96 px (three cells) 0.73-0.76 like the full frames' crops. Thinner frames
+# (a 284×25 logo strip) get an error row instead of a guess.
+MIN_SHORT_SIDE = 65
+
 
 @dataclass(frozen=True)
 class ModelConfig:

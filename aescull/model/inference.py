@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from aescull.model.bundled import WeightsError
-from aescull.pipeline.decode import MIN_SHORT_SIDE
+from aescull.model.config import MIN_SHORT_SIDE
 
 if TYPE_CHECKING:
     from aescull.model.config import ModelConfig

@@ -28,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 
 from aescull.judge.checks import Checks, measure
 from aescull.judge.faces import Face
+from aescull.model.config import MIN_SHORT_SIDE
 from aescull.pipeline.discover import is_raw
 from aescull.pipeline.exif import ExifSummary, Exposure, Source, open_source, pillow_exif, read_exif
 
@@ -52,12 +53,6 @@ HEIF_EXTENSIONS = frozenset({".heic", ".heif", ".hif"})
 # How many candidate JPEG starts to try when looking for a RAW file's embedded preview.
 MAX_PREVIEW_CANDIDATES = 64
 EMPTY_FILE = "empty file (0 bytes)"
-# The network's stride-32 feature map must be at least three cells across the frame's short
-# side to judge it: measured on strips of 80 clive-dev photos, a short side of 32 px or less
-# (one cell) scored near 1.0 whatever the photo (Spearman with people 0.12), 33-64 px (two
-# cells) 0.41-0.48, 72-96 px (three cells) 0.73-0.76 like the full frames' crops. Thinner frames
-# (a 284×25 logo strip) get an error row instead of a guess.
-MIN_SHORT_SIDE = 65
 # Finds and measures the faces of an upright photo at native size (aescull.judge.faces, run in a
 # decoding thread with that thread's models).
 FaceMeasure = Callable[[Image.Image], tuple[Face, ...]]
