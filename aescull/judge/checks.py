@@ -313,15 +313,17 @@ def _edge_steepness(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     row_offset = first // length  # samples have one more column than steps
     ends = samples[last + row_offset + 1] - samples[first + row_offset]
     candidates = np.flatnonzero(whole & (flat_signs[first] != 0) & (np.abs(ends) >= EDGE_CONTRAST - 0.5))
+    nothing = np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.intp)
+    if candidates.size == 0:
+        return nothing
     lengths = last[candidates] - first[candidates] + 1
     begins = np.cumsum(lengths) - lengths
-    compact = flat_steps[np.arange(lengths.sum()) + np.repeat(first[candidates] - begins, lengths)] if candidates.size else flat_steps[:0]
-    rise = np.abs(np.add.reduceat(compact, begins)) if candidates.size else compact
-    peak = np.maximum.reduceat(np.abs(compact), begins) if candidates.size else compact
+    compact = flat_steps[np.arange(lengths.sum()) + np.repeat(first[candidates] - begins, lengths)]
+    rise, peak = np.abs(np.add.reduceat(compact, begins)), np.maximum.reduceat(np.abs(compact), begins)
     measured = (rise >= EDGE_CONTRAST) & (peak >= EDGE_SLOPE)
     runs, rise, peak = candidates[measured], rise[measured], peak[measured]
     if runs.size == 0:
-        return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.intp)
+        return nothing
     start = first[runs]
     sign = flat_signs[start].astype(np.float32)
     row = start // length
