@@ -255,7 +255,7 @@ VerdictOpt = Annotated[
     ),
 ]
 SidecarStyleOpt = Annotated[
-    SidecarStyle, typer.Option("--sidecar-style", metavar="ext|stem", help="IMG.jpg.xmp (ext: darktable, digiKam) or IMG.xmp (stem: Lightroom, Capture One).")
+    SidecarStyle, typer.Option("--sidecar-style", metavar="ext|stem", help="IMG.jpg.xmp (ext: darktable, digiKam) or IMG.xmp (stem: Lightroom, Capture One); a sidecar of the other style already there is updated too.")
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the plan on stdout and change nothing.")]
 JournalOpt = Annotated[

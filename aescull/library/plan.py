@@ -237,7 +237,8 @@ def plan_cull(
         rejected = {xmp.RATING: str(REJECTED_RATING), xmp.PICK_LABEL: str(PICK_LABEL_REJECTED)}
         for shot in culled:
             for row in shot.rows:
-                _add_sidecar(plan, row.path, {**rejected, **sidecar_fields(row.score)}, sidecar_style)
+                for style in xmp.sidecar_styles(row.path, sidecar_style):
+                    _add_sidecar(plan, row.path, {**rejected, **sidecar_fields(row.score)}, style)
     elif action != "list":
         raise ValueError(f"unknown cull action {action!r}")
     return plan
@@ -254,20 +255,22 @@ def plan_tag(
     reject_reasons: frozenset[str] = frozenset(),
     verdict: bool = False,
 ) -> Plan:
-    """One sidecar per photo; photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score.
+    """One sidecar per photo, and the other style's where it exists already (:func:`aescull.library.xmp.sidecar_styles`);
+    photos sharing a sidecar (IMG.xmp for IMG.CR2 + IMG.jpg) get the best score.
     A photo flagged for one of ``reject_reasons`` is rated rejected whatever its score. With
     ``verdict`` the rows' verdicts are written instead (:func:`aescull.library.decisions.verdict_fields`)."""
     usable, refused = usable_rows(rows, check_staleness)
     plan = Plan(refused=refused)
-    best: dict[Path, ScoreRecord] = {}
+    best: dict[Path, tuple[ScoreRecord, str]] = {}
     for row in usable:
-        sidecar = xmp.sidecar_path(row.path, sidecar_style)
-        if sidecar not in best or (row.score or 0.0) > (best[sidecar].score or 0.0):
-            best[sidecar] = row
-    for row in best.values():
+        for style in xmp.sidecar_styles(row.path, sidecar_style):
+            sidecar = xmp.sidecar_path(row.path, style)
+            if sidecar not in best or (row.score or 0.0) > (best[sidecar][0].score or 0.0):
+                best[sidecar] = row, style
+    for row, style in best.values():
         assert row.score is not None
         if verdict:
-            _add_sidecar(plan, row.path, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}, sidecar_style,
+            _add_sidecar(plan, row.path, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}, style,
                          from_previous=_verdict_of(row))
             continue
         flagged = bool(reject_reasons & set(row.reasons or ()))
@@ -275,7 +278,7 @@ def plan_tag(
         fields = {xmp.RATING: str(rating), **sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}
         if pick_labels:
             fields[xmp.PICK_LABEL] = str(PICK_LABEL_REJECTED if flagged else pick_label_for(row.score, reject_below))
-        _add_sidecar(plan, row.path, fields, sidecar_style)
+        _add_sidecar(plan, row.path, fields, style)
     return plan
 
 

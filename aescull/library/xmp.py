@@ -20,6 +20,7 @@ DIGIKAM_NS = "http://www.digikam.org/ns/1.0/"
 AESCULL_NS = "http://ns.aescull.org/1.0/"
 PREFERRED_PREFIXES = {XMP_NS: "xmp", DIGIKAM_NS: "digiKam", AESCULL_NS: "aescull", RDF_NS: "rdf"}
 SIDECAR_STYLES = ("ext", "stem")
+OTHER_STYLE = {"ext": "stem", "stem": "ext"}
 
 # (namespace URI, local name): the only properties aescull ever writes.
 RATING = (XMP_NS, "Rating")
@@ -70,6 +71,14 @@ def sidecar_path(photo: Path, style: str = "ext") -> Path:
         if entry.name.lower() == wanted.name.lower() and entry.is_file():
             return wanted.with_name(entry.name)
     return wanted
+
+
+def sidecar_styles(photo: Path, style: str) -> tuple[str, ...]:
+    """The styles of the photo's sidecars a rating goes into: the chosen one, and the other one
+    where that sidecar exists already (Lightroom's ``IMG.xmp`` beside a darktable library), so
+    two editors never show two ratings for one photo."""
+    other = OTHER_STYLE[style]
+    return (style, other) if sidecar_path(photo, other).exists() else (style,)
 
 
 def check_safe(data: bytes) -> None:

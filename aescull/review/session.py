@@ -27,8 +27,6 @@ from aescull.library.preflight import check_writable
 from aescull.library.shots import group_shots
 from aescull.review.catalog import Catalog, ReviewShot
 
-OTHER_STYLE = {"ext": "stem", "stem": "ext"}
-
 
 class Review:
     """The decisions of one review over ``catalog``'s library."""
@@ -150,9 +148,9 @@ class Review:
         for photo in photos:
             found.setdefault(xmp.sidecar_path(photo, self.style), (photo, self.style))
         for photo in photos:
-            other = xmp.sidecar_path(photo, OTHER_STYLE[self.style])
+            other = xmp.sidecar_path(photo, xmp.OTHER_STYLE[self.style])
             if other.exists():
-                found.setdefault(other, (photo, OTHER_STYLE[self.style]))
+                found.setdefault(other, (photo, xmp.OTHER_STYLE[self.style]))
         return list(found.values())
 
     def _read(self, shot: ReviewShot, listings: dict[Path, dict[str, str]] | None = None) -> Marks | str:
@@ -188,7 +186,7 @@ class Review:
         names = listings[folder]
         photos = [shot.shown.path, *(path for path in shot.photos if path != shot.shown.path)]
         wanted = [photo.name + ".xmp" if style == "ext" else photo.with_suffix(".xmp").name
-                  for style in (self.style, OTHER_STYLE[self.style]) for photo in photos]
+                  for style in (self.style, xmp.OTHER_STYLE[self.style]) for photo in photos]
         return [folder / names[name.lower()] for name in dict.fromkeys(wanted) if name.lower() in names]
 
     def _hold_library(self) -> str | None:

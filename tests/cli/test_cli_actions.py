@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,16 +86,22 @@ def test_tag_and_undo_as_subprocesses(library: Path, plumbing_weights: Path, tmp
                             cwd=library.parent, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert "8 sidecars written" in result.stderr
+    assert "9 sidecars written" in result.stderr
     merged = (library / "b.jpg.xmp").read_bytes()
     assert b'my:Client="b.jpg.xmp &amp; Sons"' in merged and b"<rdf:li>beach</rdf:li>" in merged
     assert b'aescull:Model="plumbing"' in merged and b'aescull:ModelVersion="test"' in merged
     for photo in ("a.jpg", "a.CR2", "2023/trip/d.png", "2023/e.jpg"):
         assert b"aescull:Score=" in (library / f"{photo}.xmp").read_bytes()
+    # Lightroom's a.xmp of the pair says what darktable's a.jpg.xmp and a.CR2.xmp say (the pair's
+    # better file), so the two editors show one rating; its own fields stay.
+    lightroom = (library / "a.xmp").read_bytes()
+    assert b'my:Client="a.xmp &amp; Sons"' in lightroom and b'xmp:Rating="2"' not in lightroom
+    rating = {name: int(re.search(rb'xmp:Rating="(-?\d)"', (library / name).read_bytes()).group(1)) for name in ("a.xmp", "a.jpg.xmp", "a.CR2.xmp")}
+    assert rating["a.xmp"] == max(rating["a.jpg.xmp"], rating["a.CR2.xmp"])
 
     result = subprocess.run([*command, "undo", "lib"], cwd=library.parent, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "" and "8 changes reverted" in result.stderr
+    assert result.stdout == "" and "9 changes reverted" in result.stderr
     assert fingerprint(library, with_mtimes=True) == before
 
 

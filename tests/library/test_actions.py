@@ -125,6 +125,26 @@ def test_tag_then_undo_restores_merged_sidecars_and_removes_created_ones(library
     assert fingerprint(library, with_mtimes=True) == before
 
 
+def test_a_sidecar_of_the_other_style_already_there_gets_the_same_marks(library: Path) -> None:
+    """Lightroom's a.xmp beside the darktable-style sidecars the default writes: both say rejected."""
+    before = fingerprint(library, with_mtimes=True)
+    plan = plan_cull(rows_for(library), CullRule(bottom_count=2), library, "tag", library / CULLED_FOLDER)
+    targets = sorted(operation.target.relative_to(library).as_posix() for operation in plan.operations)
+    assert targets == ["2023/trip/c.CR2.xmp", "2023/trip/c.jpg.xmp", "a.CR2.xmp", "a.jpg.xmp", "a.xmp"]
+    run(plan, library)
+    lightroom = (library / "a.xmp").read_bytes()
+    assert b'xmp:Rating="-1"' in lightroom and b'my:Client="a.xmp &amp; Sons"' in lightroom
+    undo(library)
+    assert fingerprint(library, with_mtimes=True) == before
+
+
+def test_tag_rates_a_shared_sidecar_of_the_other_style_by_the_better_file(library: Path) -> None:
+    plan = plan_tag(rows_for(library, {**SCORES, "a.jpg": 0.7, "a.CR2": 0.3}))
+    content = {operation.target.name: operation.content for operation in plan.operations}
+    assert b'xmp:Rating="4"' in content["a.xmp"] and b'xmp:Rating="4"' in content["a.jpg.xmp"]
+    assert b'xmp:Rating="2"' in content["a.CR2.xmp"]
+
+
 def test_stem_style_gives_a_raw_jpeg_pair_one_sidecar(library: Path) -> None:
     plan = plan_tag(rows_for(library), sidecar_style="stem")
     targets = [operation.target.relative_to(library).as_posix() for operation in plan.operations]
