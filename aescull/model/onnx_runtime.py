@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +33,14 @@ from aescull.model.config import Described, ModelConfig
 from aescull.model.inference import Network
 
 log = logging.getLogger(__name__)
+
+# A kept rewrite no run has started from for this long goes when another is written (an ONNX
+# Runtime upgrade or a new model leaves the old one behind, ~32 MB each); a run that starts from
+# one refreshes its mtime at most daily, so environments sharing a cache never delete each other's.
+UNUSED_REWRITE_S = 30 * 86400
+REFRESH_AFTER_S = 86400
+# A temporary rewrite this old is a killed writer's (writing one takes well under a second).
+STALE_TEMPORARY_S = 3600
 
 
 class OnnxModel(Described):
@@ -108,9 +117,12 @@ def _session(path: Path, sha256: str, threads: int) -> Any:
     kept = compiled_folder() / f"{sha256[:32]}-onnxruntime-{onnxruntime.__version__}.onnx"
     if kept.is_file():
         try:
-            return session_on(kept)
+            session = session_on(kept)
         except Exception as error:  # ONNX Runtime raises its own exception types
             log.debug("kept rewrite %s unusable", kept, exc_info=error)
+        else:
+            _mark_used(kept)
+            return session
     try:
         _keep_rewrite(path, kept)
         return session_on(kept)
@@ -139,6 +151,37 @@ def _keep_rewrite(path: Path, kept: Path) -> None:
         os.replace(temporary, kept)
     finally:
         temporary.unlink(missing_ok=True)
+    _remove_unused(kept.parent, time.time())
+
+
+def _mark_used(kept: Path) -> None:
+    """Refresh the mtime of a rewrite a run started from, once a day at most (a read-only cache just
+    keeps its files)."""
+    try:
+        if time.time() - kept.stat().st_mtime > REFRESH_AFTER_S:
+            os.utime(kept)
+    except OSError as error:
+        log.debug("cannot mark %s used", kept, exc_info=error)
+
+
+def _remove_unused(folder: Path, now: float) -> None:
+    """Delete the rewrites no run started from in UNUSED_REWRITE_S and killed writers' temporaries;
+    only files named as this module names them."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if "-onnxruntime-" not in entry.name:
+            continue
+        temporary = entry.name.startswith(".") and entry.name.endswith(".tmp")
+        if not temporary and not entry.name.endswith(".onnx"):
+            continue
+        try:
+            if now - entry.stat().st_mtime > (STALE_TEMPORARY_S if temporary else UNUSED_REWRITE_S):
+                os.unlink(entry.path)
+        except OSError as error:
+            log.debug("cannot remove %s", entry.path, exc_info=error)
 
 
 def load_onnx(path: Path | None = None, expected_sha256: str | None = None, threads: int = 1) -> OnnxModel:

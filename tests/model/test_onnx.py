@@ -235,6 +235,38 @@ def test_the_kept_rewrite_scores_bit_for_bit_as_the_shipped_file(tmp_path: Path,
 
 
 @needs_onnx
+def test_writing_a_rewrite_removes_those_unused_for_a_month_and_killed_writers_temporaries(isolated_cache: Path) -> None:
+    import os
+    import time
+
+    from aescull.model.onnx_runtime import load_onnx
+
+    folder = isolated_cache / "aescull" / "compiled"
+    folder.mkdir(parents=True)
+    day = 86400
+    ages = {
+        "0" * 32 + "-onnxruntime-1.20.0.onnx": 40 * day,  # an older ONNX Runtime's, unused: goes
+        "1" * 32 + "-onnxruntime-1.20.0.onnx": 10 * day,  # another environment's, in use: stays
+        ".2-onnxruntime-1.20.0.onnx.x1.tmp": 2 * 3600,  # a killed writer's: goes
+        ".3-onnxruntime-1.20.0.onnx.x2.tmp": 60,  # a writer at work: stays
+        "notes.txt": 400 * day,  # not ours: stays
+    }
+    now = time.time()
+    for name, age in ages.items():
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (now - age, now - age))
+
+    load_onnx().network()
+    [kept] = [path for path in _kept_rewrites(isolated_cache) if path.name not in ages]
+    assert sorted(path.name for path in folder.iterdir()) == sorted(
+        [kept.name, "1" * 32 + "-onnxruntime-1.20.0.onnx", ".3-onnxruntime-1.20.0.onnx.x2.tmp", "notes.txt"])
+
+    os.utime(kept, (now - 2 * day, now - 2 * day))
+    load_onnx().network()
+    assert time.time() - kept.stat().st_mtime < 600  # started from: marked used
+
+
+@needs_onnx
 def test_a_cache_folder_that_cannot_be_written_costs_only_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the cache folder would be")
