@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -542,6 +543,8 @@ def engines(folder: Path, rounds: int, work: Path) -> None:
         names = list(configs) if index % 2 == 0 else list(reversed(configs))
         for name in names:
             fresh = work / f"xdg-fresh-{index}" if name == "onnx 1st run" else None
+            if fresh:
+                shutil.rmtree(fresh, ignore_errors=True)  # a work folder kept from an earlier bench holds a rewrite
             result = run_process(configs[name], child_env(work, fresh) if fresh else env)
             results[name].append(result)
             first = f"{result['first_row_s']:9.2f}" if result["first_row_s"] is not None else f"{'-':>9}"
