@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -236,9 +238,6 @@ def test_the_kept_rewrite_scores_bit_for_bit_as_the_shipped_file(tmp_path: Path,
 
 @needs_onnx
 def test_writing_a_rewrite_removes_those_unused_for_a_month_and_killed_writers_temporaries(isolated_cache: Path) -> None:
-    import os
-    import time
-
     from aescull.model.onnx_runtime import load_onnx
 
     folder = isolated_cache / "aescull" / "compiled"
