@@ -235,10 +235,14 @@ def plan_cull(
         plan.refused.extend(refused_shots)
     elif action == "tag":
         rejected = {xmp.RATING: str(REJECTED_RATING), xmp.PICK_LABEL: str(PICK_LABEL_REJECTED)}
+        planned: set[Path] = set()
         for shot in culled:
             for row in shot.rows:
                 for style in xmp.sidecar_styles(row.path, sidecar_style):
-                    _add_sidecar(plan, row.path, {**rejected, **sidecar_fields(row.score)}, style)
+                    sidecar = xmp.sidecar_path(row.path, style)
+                    if sidecar not in planned:  # a RAW and its JPEG share IMG.xmp in the stem style
+                        planned.add(sidecar)
+                        _add_sidecar(plan, row.path, {**rejected, **sidecar_fields(row.score)}, style)
     elif action != "list":
         raise ValueError(f"unknown cull action {action!r}")
     return plan
@@ -304,8 +308,6 @@ def _add_sidecar(
     plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str,
     from_previous: Callable[[bytes | None], dict[tuple[str, str], str]] | None = None,
 ) -> None:
-    if any(operation.target == xmp.sidecar_path(photo, style) for operation in plan.operations):
-        return  # a RAW and its JPEG share IMG.xmp in the stem style
     try:
         operation = plan_sidecar(photo, fields, style, from_previous)
     except (xmp.SidecarError, OSError) as error:
