@@ -124,15 +124,15 @@ def _free_names(files: list[Path], stem: str, folder: Path, claimed: set[Path]) 
 
 
 def plan_sidecar(
-    photo: Path, updates: dict[tuple[str, str], str], style: str = "ext",
+    target: Path, updates: dict[tuple[str, str], str],
     from_previous: Callable[[bytes | None], dict[tuple[str, str], str]] | None = None,
 ) -> Operation | None:
-    """The merge of ``updates`` into the photo's sidecar; None when it already says exactly that.
-    ``from_previous`` adds the fields that depend on what the sidecar says now (read once, here).
+    """The merge of ``updates`` into the sidecar ``target`` (:func:`aescull.library.xmp.sidecar_path`);
+    None when it already says exactly that. ``from_previous`` adds the fields that depend on what
+    the sidecar says now (read once, here).
 
     Raises :class:`aescull.library.xmp.SidecarError` for a sidecar that cannot be merged safely.
     """
-    target = xmp.sidecar_path(photo, style)
     previous = target.read_bytes() if target.exists() else None
     if from_previous is not None:
         updates = {**from_previous(previous), **updates}
@@ -236,13 +236,14 @@ def plan_cull(
     elif action == "tag":
         rejected = {xmp.RATING: str(REJECTED_RATING), xmp.PICK_LABEL: str(PICK_LABEL_REJECTED)}
         planned: set[Path] = set()
+        listings: dict[Path, dict[str, list[str]]] = {}
         for shot in culled:
             for row in shot.rows:
-                for style in xmp.sidecar_styles(row.path, sidecar_style):
-                    sidecar = xmp.sidecar_path(row.path, style)
+                for style in xmp.sidecar_styles(row.path, sidecar_style, listings):
+                    sidecar = xmp.sidecar_path(row.path, style, listings)
                     if sidecar not in planned:  # a RAW and its JPEG share IMG.xmp in the stem style
                         planned.add(sidecar)
-                        _add_sidecar(plan, row.path, {**rejected, **sidecar_fields(row.score)}, style)
+                        _add_sidecar(plan, sidecar, {**rejected, **sidecar_fields(row.score)})
     elif action != "list":
         raise ValueError(f"unknown cull action {action!r}")
     return plan
@@ -265,16 +266,17 @@ def plan_tag(
     ``verdict`` the rows' verdicts are written instead (:func:`aescull.library.decisions.verdict_fields`)."""
     usable, refused = usable_rows(rows, check_staleness)
     plan = Plan(refused=refused)
-    best: dict[Path, tuple[ScoreRecord, str]] = {}
+    best: dict[Path, ScoreRecord] = {}
+    listings: dict[Path, dict[str, list[str]]] = {}
     for row in usable:
-        for style in xmp.sidecar_styles(row.path, sidecar_style):
-            sidecar = xmp.sidecar_path(row.path, style)
-            if sidecar not in best or (row.score or 0.0) > (best[sidecar][0].score or 0.0):
-                best[sidecar] = row, style
-    for row, style in best.values():
+        for style in xmp.sidecar_styles(row.path, sidecar_style, listings):
+            sidecar = xmp.sidecar_path(row.path, style, listings)
+            if sidecar not in best or (row.score or 0.0) > (best[sidecar].score or 0.0):
+                best[sidecar] = row
+    for sidecar, row in best.items():
         assert row.score is not None
         if verdict:
-            _add_sidecar(plan, row.path, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}, style,
+            _add_sidecar(plan, sidecar, {**sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)},
                          from_previous=_verdict_of(row))
             continue
         flagged = bool(reject_reasons & set(row.reasons or ()))
@@ -282,7 +284,7 @@ def plan_tag(
         fields = {xmp.RATING: str(rating), **sidecar_fields(row.score, model_name, model_version), **_judged_fields(row)}
         if pick_labels:
             fields[xmp.PICK_LABEL] = str(PICK_LABEL_REJECTED if flagged else pick_label_for(row.score, reject_below))
-        _add_sidecar(plan, row.path, fields, style)
+        _add_sidecar(plan, sidecar, fields)
     return plan
 
 
@@ -305,13 +307,13 @@ def _verdict_of(row: ScoreRecord) -> Callable[[bytes | None], dict[tuple[str, st
 
 
 def _add_sidecar(
-    plan: Plan, photo: Path, fields: dict[tuple[str, str], str], style: str,
+    plan: Plan, sidecar: Path, fields: dict[tuple[str, str], str],
     from_previous: Callable[[bytes | None], dict[tuple[str, str], str]] | None = None,
 ) -> None:
     try:
-        operation = plan_sidecar(photo, fields, style, from_previous)
+        operation = plan_sidecar(sidecar, fields, from_previous)
     except (xmp.SidecarError, OSError) as error:
-        plan.refused.append(f"{xmp.sidecar_path(photo, style)}: {reason(error)}; left untouched")
+        plan.refused.append(f"{sidecar}: {reason(error)}; left untouched")
         return
     if operation is not None:
         plan.operations.append(operation)

@@ -127,31 +127,26 @@ class Review:
         if marks.rating == REJECTED_RATING and decision.action in ("pick", "unflag"):
             journals = [Journal(self.journal)] if self.journal else [Journal(path) for path in journals_under(self.root)]
             # Each sidecar's own history: a darktable sidecar created by the reject has none, Lightroom's IMG.xmp beside it may.
-            restored = max(stars_before_reject(xmp.sidecar_path(photo, style), journals) for photo, style in sidecars)
+            restored = max(stars_before_reject(sidecar, journals) for sidecar in sidecars)
         fields = {**fields_for(decided(decision, marks, restored)), **sidecar_fields(shot.score, *self.model)}
         operations = []
-        for photo, style in sidecars:
+        for sidecar in sidecars:
             try:
-                operation = plan_sidecar(photo, fields, style)
+                operation = plan_sidecar(sidecar, fields)
             except (xmp.SidecarError, OSError) as error:
-                raise ActionError(f"{xmp.sidecar_path(photo, style).name} {reason(error)}; left untouched") from None
+                raise ActionError(f"{sidecar.name} {reason(error)}; left untouched") from None
             if operation is not None:
                 operations.append(operation)
         return operations
 
-    def _sidecars(self, shot: ReviewShot) -> list[tuple[Path, str]]:
-        """(photo, style) of each sidecar of the shot: the chosen style's for each of its photos,
-        then those of the other style that exist already (Lightroom's IMG.xmp beside a darktable
-        library), the one the shot's marks are read from first."""
-        found: dict[Path, tuple[Path, str]] = {}
+    def _sidecars(self, shot: ReviewShot) -> list[Path]:
+        """Each sidecar of the shot: the chosen style's for each of its photos, then those of the
+        other style that exist already (Lightroom's IMG.xmp beside a darktable library), the one
+        the shot's marks are read from first."""
         photos = [shot.shown.path, *(path for path in shot.photos if path != shot.shown.path)]
-        for photo in photos:
-            found.setdefault(xmp.sidecar_path(photo, self.style), (photo, self.style))
-        for photo in photos:
-            other = xmp.sidecar_path(photo, xmp.OTHER_STYLE[self.style])
-            if other.exists():
-                found.setdefault(other, (photo, xmp.OTHER_STYLE[self.style]))
-        return list(found.values())
+        chosen = [xmp.sidecar_path(photo, self.style) for photo in photos]
+        others = [xmp.sidecar_path(photo, xmp.OTHER_STYLE[self.style]) for photo in photos]
+        return list(dict.fromkeys([*chosen, *(other for other in others if other.exists())]))
 
     def _read(self, shot: ReviewShot, listings: dict[Path, dict[str, str]] | None = None) -> Marks | str:
         """The marks of the shot's first sidecar that exists, or why it cannot be read.
@@ -161,7 +156,7 @@ class Review:
         sidecar (which lists its folder to find one named in another case) would list a
         500-photo folder a thousand times.
         """
-        paths = [xmp.sidecar_path(photo, style) for photo, style in self._sidecars(shot)] if listings is None else self._listed(shot, listings)
+        paths = self._sidecars(shot) if listings is None else self._listed(shot, listings)
         for path in paths:
             try:
                 data = path.read_bytes()

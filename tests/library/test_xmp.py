@@ -128,6 +128,19 @@ def test_sidecar_names_follow_the_style_and_reuse_another_case(tmp_path: Path) -
         xmp.sidecar_path(photo, "sidecar")
 
 
+def test_a_folder_listed_once_for_many_photos_finds_the_same_sidecars(tmp_path: Path) -> None:
+    (tmp_path / "IMG_2.XMP").write_bytes(b"")
+    (tmp_path / "IMG_3.JPG.xmp").mkdir()  # not a sidecar: a folder so spelled is never reused
+    (tmp_path / "IMG_4.jpg.xmp").write_bytes(b"")
+    photos = [tmp_path / f"IMG_{number}.jpg" for number in range(1, 6)]
+    listings: dict = {}
+    for style in ("ext", "stem"):
+        assert [xmp.sidecar_path(photo, style, listings) for photo in photos] == [xmp.sidecar_path(photo, style) for photo in photos]
+    assert xmp.sidecar_path(photos[1], "stem", listings) == tmp_path / "IMG_2.XMP"
+    assert xmp.sidecar_path(photos[2], "ext", listings) == tmp_path / "IMG_3.jpg.xmp"
+    assert list(listings) == [tmp_path]
+
+
 needs_exiftool = pytest.mark.skipif(
     shutil.which("exiftool") is None,
     reason="exiftool not installed (Debian package libimage-exiftool-perl; .ci/run installs it)",

@@ -79,7 +79,7 @@ def decide_on(photo: Path, journal: Journal, decision: Decision, run: str | None
     sidecar = xmp.sidecar_path(photo)
     marks = Marks.of(sidecar.read_bytes() if sidecar.exists() else None)
     restored = stars_before_reject(sidecar, [journal]) if marks.rating == -1 else 0
-    operation = plan_sidecar(photo, fields_for(decided(decision, marks, restored)))
+    operation = plan_sidecar(sidecar, fields_for(decided(decision, marks, restored)))
     operations = [operation] if operation else []
     outcome = execute(operations, journal, "review", photo.parent, run=run, first_seq=seq)
     assert not outcome.failures
